@@ -1,0 +1,26 @@
+// Error catalogue: stable codes grouped by subsystem; every message names the offending value and what to do.
+
+export type ErrorCode =
+  | 'SGT_CONFIG_INVALID'
+  | 'SGT_CONFIG_FILE'
+  | 'SGT_BACKEND_UNAVAILABLE'
+  | 'SGT_MODEL_VARIANT'
+  | 'SGT_DATA_INVALID'
+  | 'SGT_NONFINITE_LOSS'
+  | 'SGT_CHECKPOINT_INVALID'
+  | 'SGT_PROTOCOL'
+  | 'SGT_COMM'
+  | 'SGT_CLI_USAGE';
+
+export class SigmaError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.code = code;
+    this.name = 'SigmaError';
+  }
+}
+
+export function fail(code: ErrorCode, message: string, cause?: unknown): never {
+  throw new SigmaError(code, message, cause === undefined ? undefined : { cause });
+}
