@@ -1,0 +1,113 @@
+// Loads the configuration once, at the edge: defaults < file (YAML or JSON) < SIGMATRAIN_* env < --key args.
+// Validation is strict (unknown keys, NaN, wrong types fail naming the key); the result is deeply frozen.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import convict from 'convict';
+import YAML from 'yaml';
+import { SigmaError } from '../errors.js';
+import { registerFormats } from './formats.js';
+import { schema, type Config } from './schema.js';
+
+type SchemaNode = { [key: string]: SchemaNode | { doc: string; format: unknown; default: unknown } };
+
+function isLeaf(node: unknown): node is { doc: string; format: unknown; default: unknown } {
+  return typeof node === 'object' && node !== null && 'doc' in node && 'default' in node;
+}
+
+/** Every leaf key path of the schema, e.g. "data.root". */
+export function configKeys(node: SchemaNode = schema as unknown as SchemaNode, prefix = ''): string[] {
+  const keys: string[] = [];
+  for (const [k, v] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (isLeaf(v)) keys.push(path);
+    else keys.push(...configKeys(v as SchemaNode, path));
+  }
+  return keys;
+}
+
+/** data.root → SIGMATRAIN_DATA_ROOT; model.imageSize → SIGMATRAIN_MODEL_IMAGE_SIZE. */
+export function envName(key: string): string {
+  return 'SIGMATRAIN_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+/** Schema copy with env and arg bindings on every leaf, so every key can be overridden without listing it twice. */
+function withBindings(node: SchemaNode, prefix = ''): SchemaNode {
+  const out: SchemaNode = {};
+  for (const [k, v] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    out[k] = isLeaf(v) ? { ...v, env: envName(path), arg: path } as never : withBindings(v as SchemaNode, path);
+  }
+  return out;
+}
+
+function parseFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SigmaError('SGT_CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const value = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text, { strict: true, uniqueKeys: true });
+    if (value === null || value === undefined) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the top level must be a mapping of keys');
+    return value;
+  } catch (err) {
+    throw new SigmaError('SGT_CONFIG_FILE', `config file ${file} does not parse: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export interface LoadOptions {
+  file?: string;
+  /** Config overrides as CLI flags: ["--data.root", "/x", "--train.epochs=3"]. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Plain object overrides applied after the file (used by tests and the launcher). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
+  registerFormats();
+  const keys = new Set(configKeys());
+  const env = opts.env ?? process.env;
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('SIGMATRAIN_') && ![...keys].some((k) => envName(k) === name)) {
+      throw new SigmaError('SGT_CONFIG_INVALID', `unknown environment variable ${name}: no config key maps to it (keys: see README, e.g. SIGMATRAIN_DATA_ROOT)`);
+    }
+  }
+  const args = opts.args ?? [];
+  for (const a of args) {
+    if (!a.startsWith('--')) continue;
+    const key = a.slice(2).split('=')[0];
+    if (!keys.has(key)) throw new SigmaError('SGT_CONFIG_INVALID', `unknown config flag --${key}: no such key (see README's configuration table)`);
+  }
+  const conf = convict(withBindings(schema as unknown as SchemaNode) as never, { env: env as Record<string, string>, args });
+  const where = opts.file ?? 'defaults';
+  try {
+    if (opts.file) conf.load(parseFile(opts.file) as never);
+    if (opts.overrides) conf.load(opts.overrides as never);
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    if (err instanceof SigmaError) throw err;
+    const msg = (err as Error).message.split('\n').filter(Boolean).join('; ');
+    throw new SigmaError('SGT_CONFIG_INVALID', `invalid configuration (${where}): ${msg}`, { cause: err });
+  }
+  return deepFreeze(conf.getProperties() as unknown as Config);
+}
+
+/** Stable hash of a config: workers with a different hash are refused by the coordinator. */
+export function configHash(config: Readonly<Config>): string {
+  const canon = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
+      : v;
+  return createHash('sha256').update(JSON.stringify(canon(config))).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,128 @@
+// The one convict schema of sigmatrain: every key with its default, format and doc. The Config type mirrors it.
+
+export interface Config {
+  seed: number;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  model: {
+    family: 'vit';
+    variant: string;
+    imageSize: number;
+    patchSize: number;
+    reparam: 'sigma' | 'stats' | 'none';
+    gammaInit: 'one' | 'spectral';
+    powerIterations: number;
+    qkv: 'joint' | 'separate';
+    norm: 'pre' | 'post' | 'none' | 'deepnorm';
+    initStd: number;
+    posEmb: 'learned' | 'sincos';
+    pool: 'cls' | 'gap';
+    dropout: number;
+    attnDropout: number;
+    dropPath: number;
+    temperature: number;
+  };
+  data: {
+    kind: 'shapes' | 'imagefolder';
+    root: string;
+    numClasses: number;
+    mean: [number, number, number];
+    std: [number, number, number];
+    shapes: { trainPerClass: number; valPerClass: number };
+  };
+  train: {
+    epochs: number;
+    maxSteps: number;
+    globalBatch: number;
+    labelSmoothing: number;
+    evalEveryEpochs: number;
+    logEverySteps: number;
+  };
+  optim: {
+    name: 'adamw';
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    warmupSteps: number;
+    schedule: 'constant' | 'cosine';
+    minLrRatio: number;
+    clipGradNorm: number;
+    gammaLrScale: number;
+  };
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+}
+
+export const schema = {
+  seed: { doc: 'Seed of every random choice (init, data order, dropout); derived per rank and step.', format: 'count', default: 0 },
+  backend: {
+    doc: 'tfjs backend: auto (fastest that loads), tensorflow (tfjs-node[-gpu], if installed), wasm, cpu.',
+    format: ['auto', 'tensorflow', 'wasm', 'cpu'],
+    default: 'auto',
+  },
+  model: {
+    family: { doc: 'Model family (one file per family in worker/models).', format: ['vit'], default: 'vit' },
+    variant: {
+      doc: 'Variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
+      format: 'string',
+      default: 'demo/4',
+    },
+    imageSize: { doc: 'Input image side in pixels (square).', format: 'positive-int', default: 16 },
+    patchSize: { doc: 'Patch side in pixels; 0 takes the variant\'s.', format: 'count', default: 0 },
+    reparam: {
+      doc: 'sigma: σReparam on every linear (Ŵ = γ/σ(W)·W); stats: track σ without reparametrising; none: plain linear.',
+      format: ['sigma', 'stats', 'none'],
+      default: 'sigma',
+    },
+    gammaInit: { doc: 'γ init: one (the paper) or spectral (σ(W₀), the reference code).', format: ['one', 'spectral'], default: 'one' },
+    powerIterations: { doc: 'Power-iteration steps per training forward.', format: 'positive-int', default: 1 },
+    qkv: { doc: 'σReparam of Q/K/V jointly (one fused linear) or separately.', format: ['joint', 'separate'], default: 'joint' },
+    norm: { doc: 'Normalisation: pre, post, none or deepnorm.', format: ['pre', 'post', 'none', 'deepnorm'], default: 'none' },
+    initStd: { doc: 'Std of the truncated-normal init of linear weights.', format: 'positive', default: 0.02 },
+    posEmb: { doc: 'Position embedding: learned or sincos (fixed 2-D).', format: ['learned', 'sincos'], default: 'learned' },
+    pool: { doc: 'Classifier input: cls token or global average of patch tokens.', format: ['cls', 'gap'], default: 'cls' },
+    dropout: { doc: 'Dropout rate after attention projection and MLP.', format: 'probability', default: 0 },
+    attnDropout: { doc: 'Dropout rate on attention probabilities.', format: 'probability', default: 0 },
+    dropPath: { doc: 'Stochastic-depth rate of the last block (linear in depth).', format: 'probability', default: 0 },
+    temperature: { doc: 'Global attention temperature τ (logits / τ).', format: 'positive', default: 1 },
+  },
+  data: {
+    kind: {
+      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing train/ val/ tree.',
+      format: ['shapes', 'imagefolder'],
+      default: 'shapes',
+    },
+    root: { doc: 'Dataset root directory (holds train/ and val/).', format: 'string', default: 'data/shapes16' },
+    numClasses: { doc: 'Number of classes (must match the dataset\'s class folders).', format: 'positive-int', default: 10 },
+    mean: { doc: 'Per-channel mean subtracted after scaling pixels to [0, 1].', format: 'triple', default: [0.5, 0.5, 0.5] },
+    std: { doc: 'Per-channel std dividing after the mean.', format: 'triple', default: [0.25, 0.25, 0.25] },
+    shapes: {
+      trainPerClass: { doc: 'Generated training images per class.', format: 'positive-int', default: 400 },
+      valPerClass: { doc: 'Generated validation images per class.', format: 'positive-int', default: 60 },
+    },
+  },
+  train: {
+    epochs: { doc: 'Epochs to train.', format: 'positive-int', default: 10 },
+    maxSteps: { doc: 'Stop after this many optimizer steps (0: no limit).', format: 'count', default: 0 },
+    globalBatch: { doc: 'Samples per optimizer step across all workers.', format: 'positive-int', default: 64 },
+    labelSmoothing: { doc: 'Label smoothing ε of the cross-entropy.', format: 'probability', default: 0 },
+    evalEveryEpochs: { doc: 'Validate every this many epochs (and at the end).', format: 'positive-int', default: 1 },
+    logEverySteps: { doc: 'Print a progress line every this many steps.', format: 'positive-int', default: 10 },
+  },
+  optim: {
+    name: { doc: 'Optimizer.', format: ['adamw'], default: 'adamw' },
+    lr: { doc: 'Peak learning rate.', format: 'positive', default: 1e-3 },
+    beta1: { doc: 'AdamW β₁.', format: 'probability', default: 0.9 },
+    beta2: { doc: 'AdamW β₂.', format: 'probability', default: 0.999 },
+    eps: { doc: 'AdamW ε.', format: 'positive', default: 1e-8 },
+    weightDecay: { doc: 'Decoupled weight decay (not on biases, γ, norms, embeddings\' cls/pos).', format: 'non-negative', default: 0 },
+    warmupSteps: { doc: 'Linear warmup steps from 0.', format: 'count', default: 0 },
+    schedule: { doc: 'Learning-rate schedule after warmup.', format: ['constant', 'cosine'], default: 'constant' },
+    minLrRatio: { doc: 'Cosine floor as a fraction of lr.', format: 'non-negative', default: 0 },
+    clipGradNorm: { doc: 'Clip the global gradient norm to this (0: off).', format: 'non-negative', default: 0 },
+    gammaLrScale: { doc: 'Learning-rate multiplier of the σReparam γ scalars (their own parameter group).', format: 'positive', default: 1 },
+  },
+  log: {
+    level: { doc: 'Log level.', format: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' },
+  },
+} as const;

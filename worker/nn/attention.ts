@@ -1,0 +1,116 @@
+// Multi-head attention with per-head attention entropy, a global temperature τ and causal / key-padding masks.
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from './rng.js';
+import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
+import type { SpecBuilder, TensorMap } from './params.js';
+
+export type AttnType = 'self' | 'cross' | 'causal';
+
+export interface AttentionRef {
+  name: string;
+  dim: number;
+  heads: number;
+  /** joint: one [dim, 3·dim] linear for Q,K,V (one σ); separate: q, k, v linears (a σ each). Cross attention is always separate q / kv. */
+  qkv: 'joint' | 'separate';
+  joint?: LinearRef;
+  q?: LinearRef;
+  k?: LinearRef;
+  v?: LinearRef;
+  proj: LinearRef;
+}
+
+export function declareAttention(
+  b: SpecBuilder,
+  name: string,
+  dim: number,
+  heads: number,
+  qkv: 'joint' | 'separate',
+  lin: Omit<LinearOptions, 'inFeatures' | 'outFeatures'>,
+  rng: Rng,
+  valueGain = 1,
+): AttentionRef {
+  if (dim % heads !== 0) throw new Error(`attention ${name}: dim ${dim} is not divisible by heads ${heads}`);
+  const ref: AttentionRef = { name, dim, heads, qkv, proj: undefined as unknown as LinearRef };
+  const mk = (suffix: string, out: number, gain = 1) =>
+    declareLinear(b, `${name}.${suffix}`, { ...lin, inFeatures: dim, outFeatures: out, initGain: (lin.initGain ?? 1) * gain }, rng);
+  if (qkv === 'joint') ref.joint = mk('qkv', 3 * dim);
+  else {
+    ref.q = mk('q', dim);
+    ref.k = mk('k', dim);
+    ref.v = mk('v', dim, valueGain);
+  }
+  ref.proj = mk('proj', dim, valueGain);
+  return ref;
+}
+
+export interface AttentionInputs {
+  /** Queries' source [B, Tq, dim]. */
+  x: tf.Tensor3D;
+  /** Keys/values' source for cross attention [B, Tk, dim]; defaults to x. */
+  context?: tf.Tensor3D;
+  causal?: boolean;
+  /** 1 for a real key, 0 for padding: [B, Tk]. */
+  keyMask?: tf.Tensor2D;
+  /** 1 for a real query, 0 for padding: [B, Tq]; defaults to keyMask for self attention. */
+  queryMask?: tf.Tensor2D;
+  temperature: number;
+  attnDropout?: { rate: number; seed: number };
+}
+
+export interface AttentionOutput {
+  y: tf.Tensor3D;
+  /** Mean attention entropy per head [heads] in nats: over valid queries and the batch, over valid keys only. */
+  entropy: tf.Tensor1D;
+}
+
+function splitHeads(t: tf.Tensor, b: number, len: number, heads: number, dh: number): tf.Tensor4D {
+  return tf.transpose(t.reshape([b, len, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, h, T, dh]
+}
+
+export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap, inp: AttentionInputs): AttentionOutput {
+  const { x } = inp;
+  const ctx = inp.context ?? x;
+  const [B, Tq] = x.shape;
+  const Tk = ctx.shape[1];
+  const h = ref.heads;
+  const dh = ref.dim / h;
+  let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
+  if (ref.joint && !inp.context) {
+    const qkv = applyLinear(ref.joint, params, buffers, x).reshape([B * Tq, 3 * ref.dim]); // [B·T, 3·dim]
+    q = tf.slice(qkv, [0, 0], [-1, ref.dim]);
+    k = tf.slice(qkv, [0, ref.dim], [-1, ref.dim]);
+    v = tf.slice(qkv, [0, 2 * ref.dim], [-1, ref.dim]);
+  } else {
+    if (!ref.q || !ref.k || !ref.v) throw new Error(`attention ${ref.name}: cross attention needs separate q/k/v projections`);
+    q = applyLinear(ref.q, params, buffers, x);
+    k = applyLinear(ref.k, params, buffers, ctx);
+    v = applyLinear(ref.v, params, buffers, ctx);
+  }
+  // Logit scale 1/√dh and temperature folded into q: logits = q kᵀ / (√dh · τ).
+  const qh = tf.mul(splitHeads(q, B, Tq, h, dh), 1 / (Math.sqrt(dh) * inp.temperature)); // [B, h, Tq, dh]
+  const kh = splitHeads(k, B, Tk, h, dh); // [B, h, Tk, dh]
+  const vh = splitHeads(v, B, Tk, h, dh); // [B, h, Tk, dh]
+  let logits: tf.Tensor = tf.matMul(qh, kh, false, true); // [B, h, Tq, Tk]
+  const NEG = -1e9;
+  if (inp.causal) {
+    const allowed = tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0); // lower triangle incl. diagonal
+    logits = tf.add(logits, tf.mul(tf.sub(1, allowed), NEG).reshape([1, 1, Tq, Tk]));
+  }
+  if (inp.keyMask) logits = tf.add(logits, tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
+  const logp = tf.logSoftmax(logits); // [B, h, Tq, Tk]
+  const p = tf.exp(logp);
+  // Row entropy −Σ_j p log p: masked keys have p = 0 and finite log p, so they contribute exactly 0.
+  const rowEnt = tf.neg(tf.sum(tf.mul(p, logp), -1)); // [B, h, Tq]
+  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
+  let entropy: tf.Tensor1D;
+  if (qMask) {
+    const m = qMask.reshape([B, 1, Tq]);
+    entropy = tf.div(tf.sum(tf.mul(rowEnt, m), [0, 2]), tf.maximum(tf.sum(qMask), 1)) as tf.Tensor1D;
+  } else {
+    entropy = tf.mean(rowEnt, [0, 2]) as tf.Tensor1D;
+  }
+  const probs = inp.attnDropout && inp.attnDropout.rate > 0 ? tf.dropout(p, inp.attnDropout.rate, undefined, inp.attnDropout.seed) : p;
+  const out = tf.transpose(tf.matMul(probs, vh), [0, 2, 1, 3]).reshape([B, Tq, ref.dim]); // [B, Tq, dim]
+  const y = applyLinear(ref.proj, params, buffers, out) as tf.Tensor3D;
+  return { y, entropy };
+}

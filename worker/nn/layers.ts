@@ -1,0 +1,150 @@
+// Normalisation, MLP and the Transformer block with its residual arrangement: pre, post, none or DeepNorm.
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from './rng.js';
+import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
+import { declareAttention, applyAttention, type AttentionRef } from './attention.js';
+import { SpecBuilder, filled, get, type TensorMap } from './params.js';
+
+export type NormMode = 'pre' | 'post' | 'none' | 'deepnorm';
+
+export interface NormRef {
+  scale: string;
+  shift: string;
+  dim: number;
+}
+
+export function declareLayerNorm(b: SpecBuilder, name: string, dim: number): NormRef {
+  return {
+    scale: b.param(`${name}.scale`, [dim], 'norm', filled(dim, 1)),
+    shift: b.param(`${name}.shift`, [dim], 'norm', filled(dim, 0)),
+    dim,
+  };
+}
+
+/** LayerNorm over the last axis, eps 1e-6 (ViT's choice). */
+export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): tf.Tensor {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), -1, true);
+  const y = tf.mul(xc, tf.rsqrt(tf.add(variance, 1e-6)));
+  return tf.add(tf.mul(y, get(params, ref.scale)), get(params, ref.shift));
+}
+
+/** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const c = Math.sqrt(2 / Math.PI);
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+export interface MlpRef {
+  fc1: LinearRef;
+  fc2: LinearRef;
+}
+
+export interface BlockRef {
+  index: number;
+  norm: NormMode;
+  attn: AttentionRef;
+  mlp: MlpRef;
+  ln1?: NormRef;
+  ln2?: NormRef;
+  /** DeepNorm residual scale α (1 otherwise). */
+  alpha: number;
+  /** Stochastic-depth rate of this block. */
+  dropPath: number;
+}
+
+export interface BlockOptions {
+  dim: number;
+  heads: number;
+  mlpDim: number;
+  qkv: 'joint' | 'separate';
+  norm: NormMode;
+  depth: number;
+  dropPath: number;
+  linear: Omit<LinearOptions, 'inFeatures' | 'outFeatures'>;
+}
+
+/** DeepNorm (Wang et al. 2022), encoder-only: α = (2N)^¼ on the residual, β = (8N)^−¼ on v, proj and MLP weights. */
+export function deepNormConstants(depth: number): { alpha: number; beta: number } {
+  return { alpha: Math.pow(2 * depth, 0.25), beta: Math.pow(8 * depth, -0.25) };
+}
+
+export function declareBlock(b: SpecBuilder, index: number, o: BlockOptions, rng: Rng): BlockRef {
+  const name = `blocks.${index}`;
+  const dn = o.norm === 'deepnorm' ? deepNormConstants(o.depth) : { alpha: 1, beta: 1 };
+  // DeepNorm scales V separately from Q/K, which needs separate projections.
+  const qkv = o.norm === 'deepnorm' ? 'separate' : o.qkv;
+  const attn = declareAttention(b, `${name}.attn`, o.dim, o.heads, qkv, o.linear, rng, dn.beta);
+  const lin = (suffix: string, i: number, out: number) =>
+    declareLinear(b, `${name}.mlp.${suffix}`, { ...o.linear, inFeatures: i, outFeatures: out, initGain: dn.beta }, rng);
+  const mlp = { fc1: lin('fc1', o.dim, o.mlpDim), fc2: lin('fc2', o.mlpDim, o.dim) };
+  const ref: BlockRef = { index, norm: o.norm, attn, mlp, alpha: dn.alpha, dropPath: o.dropPath };
+  if (o.norm !== 'none') {
+    ref.ln1 = declareLayerNorm(b, `${name}.ln1`, o.dim);
+    ref.ln2 = declareLayerNorm(b, `${name}.ln2`, o.dim);
+  }
+  return ref;
+}
+
+export interface BlockRunOptions {
+  temperature: number;
+  training: boolean;
+  dropout: number;
+  attnDropout: number;
+  /** Seed for this block's random masks (derived from seed, rank, step, block). */
+  seed: number;
+  keyMask?: tf.Tensor2D;
+  causal?: boolean;
+}
+
+export interface BlockOutput {
+  x: tf.Tensor3D;
+  entropy: tf.Tensor1D;
+  /** Largest token norm entering attention (Theorem 3.1 needs it). */
+  maxTokenNorm: tf.Scalar;
+}
+
+function dropout(x: tf.Tensor, rate: number, seed: number, training: boolean): tf.Tensor {
+  return training && rate > 0 ? tf.dropout(x, rate, undefined, seed) : x;
+}
+
+/** Drops a whole residual branch per sample with probability p, rescaling survivors by 1/(1−p). */
+function dropPath(x: tf.Tensor3D, p: number, seed: number, training: boolean): tf.Tensor3D {
+  if (!training || p <= 0) return x;
+  const keep = 1 - p;
+  const mask = tf.floor(tf.add(tf.randomUniform([x.shape[0], 1, 1], 0, 1, 'float32', seed), keep));
+  return tf.mul(x, tf.div(mask, keep)) as tf.Tensor3D;
+}
+
+export function applyBlock(ref: BlockRef, params: TensorMap, buffers: TensorMap, x: tf.Tensor3D, o: BlockRunOptions): BlockOutput {
+  const attnIn = (ref.norm === 'pre' ? applyLayerNorm(ref.ln1!, params, x) : x) as tf.Tensor3D;
+  const maxTokenNorm = tf.max(tf.norm(attnIn, 'euclidean', -1)) as tf.Scalar;
+  const a = applyAttention(ref.attn, params, buffers, {
+    x: attnIn,
+    keyMask: o.keyMask,
+    causal: o.causal,
+    temperature: o.temperature,
+    attnDropout: o.training && o.attnDropout > 0 ? { rate: o.attnDropout, seed: o.seed + 1 } : undefined,
+  });
+  const branch1 = dropPath(dropout(a.y, o.dropout, o.seed + 2, o.training) as tf.Tensor3D, ref.dropPath, o.seed + 3, o.training);
+  let h = residual(ref, params, x, branch1, ref.ln1);
+  const mlpIn = ref.norm === 'pre' ? applyLayerNorm(ref.ln2!, params, h) : h;
+  const m = applyLinear(ref.mlp.fc2, params, buffers, gelu(applyLinear(ref.mlp.fc1, params, buffers, mlpIn)));
+  const branch2 = dropPath(dropout(m, o.dropout, o.seed + 4, o.training) as tf.Tensor3D, ref.dropPath, o.seed + 5, o.training);
+  h = residual(ref, params, h, branch2, ref.ln2);
+  return { x: h, entropy: a.entropy, maxTokenNorm };
+}
+
+function residual(ref: BlockRef, params: TensorMap, x: tf.Tensor3D, branch: tf.Tensor3D, ln: NormRef | undefined): tf.Tensor3D {
+  switch (ref.norm) {
+    case 'pre':
+    case 'none':
+      return tf.add(x, branch);
+    case 'post':
+      return applyLayerNorm(ln!, params, tf.add(x, branch)) as tf.Tensor3D;
+    case 'deepnorm':
+      return applyLayerNorm(ln!, params, tf.add(tf.mul(x, ref.alpha), branch)) as tf.Tensor3D;
+  }
+}

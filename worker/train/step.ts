@@ -1,0 +1,151 @@
+// One training step as pure-ish functions of (model, state, batch, step): power iteration, forward/backward, update.
+import * as tf from '@tensorflow/tfjs';
+import type { VitModel } from '../models/vit.js';
+import { powerStep } from '../nn/linear.js';
+import type { ReplicaState } from './state.js';
+
+export interface Batch {
+  /** Images NHWC, normalised: [n, size, size, 3]. */
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+}
+
+export interface StepOptions {
+  labelSmoothing: number;
+  temperature: number;
+  dropout: number;
+  attnDropout: number;
+  /** Seed of this step's dropout masks, from (seed, rank, step). */
+  seed: number;
+  powerIterations: number;
+}
+
+export interface StepResult {
+  /** Gradients of the SUM of per-sample losses, by parameter name (caller disposes). */
+  grads: Map<string, tf.Tensor>;
+  lossSum: number;
+  correct: number;
+  n: number;
+  /** Per layer: entropy per head (nats). */
+  entropy: Float32Array[];
+  maxTokenNorm: number[];
+}
+
+/** σReparam's power iteration for every reparametrised linear (u, v ← one step from stored u); no gradient. */
+export function powerIterate(model: VitModel, state: ReplicaState, iterations: number): void {
+  for (const l of model.linears) {
+    if (l.reparam === 'none') continue;
+    const w = state.params.get(l.weight)! as unknown as tf.Tensor2D;
+    const { u, v } = powerStep(w, state.buffers.get(l.u!) as tf.Tensor1D, iterations);
+    state.setBuffer(l.u!, u);
+    state.setBuffer(l.v!, v);
+  }
+}
+
+/** Σ_i CE(logits_i, smooth(y_i)) with label smoothing ε: target = (1−ε)·onehot + ε/K. */
+export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing: number): tf.Scalar {
+  const k = logits.shape[1];
+  const logp = tf.logSoftmax(logits);
+  const onehot = tf.oneHot(labels, k);
+  const target = smoothing > 0 ? tf.add(tf.mul(onehot, 1 - smoothing), smoothing / k) : onehot;
+  return tf.neg(tf.sum(tf.mul(target, logp))) as tf.Scalar;
+}
+
+export function imagesTensor(model: VitModel, b: Batch): tf.Tensor4D {
+  const s = model.options.imageSize;
+  return tf.tensor4d(b.x.subarray(0, b.n * s * s * (model.options.channels ?? 3)), [b.n, s, s, model.options.channels ?? 3]);
+}
+
+/** Training forward + backward on a local batch; runs the power step first, as the training forward does. */
+export function forwardBackward(model: VitModel, state: ReplicaState, batch: Batch, o: StepOptions): StepResult {
+  if (model.options.reparam !== 'none') powerIterate(model, state, o.powerIterations);
+  const kept: tf.Tensor[] = [];
+  let correct = 0;
+  const x = imagesTensor(model, batch);
+  const y = tf.tensor1d(batch.y.subarray(0, batch.n), 'int32');
+  const names = state.order;
+  const vars = names.map((n) => state.params.get(n)!);
+  const { value, grads } = tf.tidy(() =>
+    tf.valueAndGrads((...ps: tf.Tensor[]) => {
+      const params = new Map(names.map((n, i) => [n, ps[i]]));
+      const { logits, diag } = model.forward(params, state.buffers, x, {
+        training: true, temperature: o.temperature, dropout: o.dropout, attnDropout: o.attnDropout, seed: o.seed,
+      });
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'));
+      kept.push(tf.keep(hits), ...diag.entropy.map((t) => tf.keep(t)), ...diag.maxTokenNorm.map((t) => tf.keep(t)));
+      return crossEntropySum(logits, y, o.labelSmoothing);
+    })(vars),
+  );
+  x.dispose();
+  y.dispose();
+  const layers = model.blocks.length;
+  correct = kept[0].dataSync()[0];
+  const entropy = kept.slice(1, 1 + layers).map((t) => (t.dataSync() as Float32Array).slice());
+  const maxTokenNorm = kept.slice(1 + layers).map((t) => t.dataSync()[0]);
+  const lossSum = value.dataSync()[0];
+  for (const t of kept) t.dispose();
+  value.dispose();
+  return { grads: new Map(names.map((n, i) => [n, grads[i]])), lossSum, correct, n: batch.n, entropy, maxTokenNorm };
+}
+
+/** Copies gradients into one flat Float32Array in state.order (the all-reduce payload). */
+export function flattenGrads(state: ReplicaState, grads: ReadonlyMap<string, tf.Tensor>, out: Float32Array): Float32Array {
+  let off = 0;
+  for (let i = 0; i < state.order.length; i++) {
+    const g = grads.get(state.order[i])!;
+    out.set(g.dataSync() as Float32Array, off);
+    off += state.sizes[i];
+  }
+  return out;
+}
+
+/** Global L2 norm of a flat gradient (float64 accumulation). */
+export function globalNorm(flat: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < flat.length; i++) s += flat[i] * flat[i];
+  return Math.sqrt(s);
+}
+
+/** Splits a flat gradient back into named tensors, each multiplied by `scale` (1/global samples, times clip factor). */
+export function unflattenGrads(state: ReplicaState, flat: Float32Array, scale: number): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  let off = 0;
+  for (let i = 0; i < state.order.length; i++) {
+    const n = state.order[i];
+    const size = state.sizes[i];
+    const view = new Float32Array(size);
+    for (let j = 0; j < size; j++) view[j] = flat[off + j] * scale;
+    out.set(n, tf.tensor(view, state.shapes.get(n)!));
+    off += size;
+  }
+  return out;
+}
+
+export interface EvalResult {
+  correct: number;
+  lossSum: number;
+  n: number;
+}
+
+/** Evaluation forward (σ frozen: no power step; no dropout), in chunks of `batch`. */
+export function evaluate(model: VitModel, state: ReplicaState, x: Float32Array, y: Int32Array, n: number, batch: number, temperature = 1): EvalResult {
+  const s = model.options.imageSize;
+  const c = model.options.channels ?? 3;
+  let correct = 0;
+  let lossSum = 0;
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const [hits, loss] = tf.tidy(() => {
+      const xs = tf.tensor4d(x.subarray(i * s * s * c, (i + m) * s * s * c), [m, s, s, c]);
+      const ys = tf.tensor1d(y.subarray(i, i + m), 'int32');
+      const { logits } = model.forward(state.params, state.buffers, xs, { training: false, temperature, dropout: 0, attnDropout: 0, seed: 0 });
+      return [tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'int32')), crossEntropySum(logits, ys, 0)];
+    });
+    correct += hits.dataSync()[0];
+    lossSum += loss.dataSync()[0];
+    hits.dispose();
+    loss.dispose();
+  }
+  return { correct, lossSum, n };
+}

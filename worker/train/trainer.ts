@@ -1,0 +1,130 @@
+// The replica's training step: forward/backward, one all-reduce of gradients plus metric sums, clip, AdamW.
+import type { Config } from '../../shared/config/index.js';
+import { SigmaError } from '../../shared/errors.js';
+import type { Model } from '../models/index.js';
+import { AdamW } from '../optim/adamw.js';
+import { learningRate } from '../optim/schedule.js';
+import { mixSeed } from '../nn/rng.js';
+import { ReplicaState } from './state.js';
+import { forwardBackward, flattenGrads, unflattenGrads, type Batch } from './step.js';
+
+/** Sums a flat Float32Array across replicas in place (a ring all-reduce; identity for one process). */
+export type Reducer = (flat: Float32Array) => Promise<void>;
+
+export interface StepReport {
+  step: number;
+  /** Global samples in this step. */
+  samples: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  gradNorm: number;
+  /** Per layer, per head mean attention entropy over the global batch (nats). */
+  entropy: Float32Array[];
+  /** Per layer: this replica's largest token norm entering attention. */
+  maxTokenNorm: number[];
+  seconds: { forward_backward: number; allreduce: number; optimizer: number };
+}
+
+export class Trainer {
+  readonly state: ReplicaState;
+  readonly optimizer: AdamW;
+  step = 0;
+  /** Gradient (state.totalSize floats) then metric sums: [lossSum, correct, n, entropy·n per layer and head]. */
+  private readonly flat: Float32Array;
+  private readonly layers: number;
+  private readonly heads: number;
+
+  constructor(
+    readonly config: Readonly<Config>,
+    readonly model: Model,
+    readonly rank = 0,
+    readonly totalSteps = 1,
+  ) {
+    this.state = new ReplicaState(model.params, model.buffers);
+    const kinds = new Map(model.params.map((p) => [p.name, p.kind]));
+    this.optimizer = new AdamW({
+      beta1: config.optim.beta1,
+      beta2: config.optim.beta2,
+      eps: config.optim.eps,
+      weightDecay: config.optim.weightDecay,
+      decays: (n) => kinds.get(n) === 'weight',
+      lrScale: (n) => (kinds.get(n) === 'gamma' ? config.optim.gammaLrScale : 1),
+    });
+    this.layers = model.blocks.length;
+    this.heads = model.arch.heads;
+    this.flat = new Float32Array(this.state.totalSize + 3 + this.layers * this.heads);
+  }
+
+  lr(step = this.step): number {
+    const o = this.config.optim;
+    return learningRate({ lr: o.lr, warmupSteps: o.warmupSteps, schedule: o.schedule, totalSteps: this.totalSteps, minLrRatio: o.minLrRatio }, step);
+  }
+
+  /** One optimizer step on this replica's part of the global batch; every replica calls it with the same step. */
+  async trainStep(batch: Batch, reduce: Reducer, temperature = this.config.model.temperature): Promise<StepReport> {
+    const m = this.config.model;
+    const t0 = performance.now();
+    const r = forwardBackward(this.model, this.state, batch, {
+      labelSmoothing: this.config.train.labelSmoothing,
+      temperature,
+      dropout: m.dropout,
+      attnDropout: m.attnDropout,
+      seed: mixSeed(this.config.seed, this.rank, this.step) & 0x7fffffff,
+      powerIterations: m.powerIterations,
+    });
+    const flat = this.flat;
+    flattenGrads(this.state, r.grads, flat);
+    for (const g of r.grads.values()) g.dispose();
+    let o = this.state.totalSize;
+    flat[o++] = r.lossSum;
+    flat[o++] = r.correct;
+    flat[o++] = r.n;
+    for (let l = 0; l < this.layers; l++) for (let h = 0; h < this.heads; h++) flat[o++] = r.entropy[l][h] * r.n;
+    const t1 = performance.now();
+    await reduce(flat);
+    const t2 = performance.now();
+    o = this.state.totalSize;
+    const lossSum = flat[o++];
+    const correct = flat[o++];
+    const n = flat[o++];
+    const entropy = Array.from({ length: this.layers }, () => new Float32Array(this.heads));
+    for (let l = 0; l < this.layers; l++) for (let h = 0; h < this.heads; h++) entropy[l][h] = flat[o++] / n;
+    if (!Number.isFinite(lossSum)) {
+      throw new SigmaError('SGT_NONFINITE_LOSS', `loss became ${lossSum} at step ${this.step}: lower optim.lr, enable optim.clipGradNorm, or resume from the last checkpoint`);
+    }
+    // Gradient of the mean loss over the global batch: divide the summed gradient once by the global sample count.
+    let sq = 0;
+    for (let i = 0; i < this.state.totalSize; i++) sq += flat[i] * flat[i];
+    const gradNorm = Math.sqrt(sq) / n;
+    const clip = this.config.optim.clipGradNorm;
+    const factor = clip > 0 && gradNorm > clip ? clip / gradNorm : 1;
+    const grads = unflattenGrads(this.state, flat, factor / n);
+    const lr = this.lr();
+    this.optimizer.step(this.state.params, grads, lr);
+    for (const g of grads.values()) g.dispose();
+    const t3 = performance.now();
+    const report: StepReport = {
+      step: this.step,
+      samples: n,
+      loss: lossSum / n,
+      accuracy: correct / n,
+      lr,
+      gradNorm,
+      entropy,
+      maxTokenNorm: r.maxTokenNorm,
+      seconds: { forward_backward: (t1 - t0) / 1000, allreduce: (t2 - t1) / 1000, optimizer: (t3 - t2) / 1000 },
+    };
+    this.step += 1;
+    return report;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.state.dispose();
+  }
+}
+
+/** The reducer of a single process. */
+export const localReducer: Reducer = async () => {};
+
