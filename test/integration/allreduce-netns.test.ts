@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RankCase } from './comm/rank.js';
 import { launch, verify } from './comm/cluster.js';
-import { createLab, netnsUnavailable } from './comm/netns.js';
+import { createLab, netnsUnavailable, txBytes } from './comm/netns.js';
 
 test('ring all-reduce across 3 network namespaces over tcp', async (t) => {
   const why = netnsUnavailable();
@@ -38,6 +38,8 @@ test('ring all-reduce across 3 network namespaces over tcp', async (t) => {
         assert.equal(codes[r], 0);
       }
       assert.deepEqual(verify(c, worldSize, cases), []);
+      // Each rank sent ≥ 2(N-1)/N of the 6 MB all-reduce through its own veth.
+      lab.names.forEach((ns) => assert.ok(txBytes(ns) > 4_000_000, `${ns} eth0 sent only ${txBytes(ns)} bytes`));
     } finally {
       c.cleanup();
     }

@@ -43,7 +43,10 @@ export interface RingStats {
   collectives: number;
 }
 
-/** Measured on the 2-core build machine (bench:allreduce): 1–4 MB chunks within noise of each other; 1 MB keeps the pipeline deeper. */
+/**
+ * Measured on the 2-core build machine (bench:allreduce, 2 ranks, 4–64 MB): CPU per GB reduced is lowest for 1–2 MB
+ * chunks (0.7–0.85 s/GB per rank) against ~1.0 at 512 KB; 4 MB is no better and pipelines less. Hence 1 MB.
+ */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -101,6 +104,7 @@ export class Ring {
   private seq = 0;
   private inFlight = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  private closed: Promise<void> | null = null;
   private readonly counters: RingStats = { bytesSent: 0, bytesReceived: 0, staleDropped: 0, collectives: 0 };
 
   constructor(opts: RingOptions) {
@@ -168,6 +172,7 @@ export class Ring {
 
   /** In place: every rank ends with the elementwise sum, bitwise identical on all ranks. Averaging is the caller's. */
   allReduceSum(data: Float32Array): Promise<void> {
+    if (!(data instanceof Float32Array)) return Promise.reject(this.usage(`allReduceSum needs a Float32Array, got ${describe(data)}`));
     if (this.worldSize === 1) return this.run(async () => undefined);
     return this.run(() => this.exchange(this.allReducePlan(data)));
   }
@@ -176,6 +181,9 @@ export class Ring {
   broadcast(data: Float32Array | Uint8Array, root: number): Promise<void> {
     if (!Number.isSafeInteger(root) || root < 0 || root >= this.worldSize) {
       return Promise.reject(this.usage(`broadcast root=${root} (0 ≤ root < ${this.worldSize})`));
+    }
+    if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+      return Promise.reject(this.usage(`broadcast needs a Float32Array or Uint8Array, got ${describe(data)}`));
     }
     if (this.worldSize === 1) return this.run(async () => undefined);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -193,8 +201,12 @@ export class Ring {
    * so the last frames drain. Failed ring, or a collective still in flight: close at once with linger 0.
    * Never waits longer than one timeoutMs.
    */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
     if (this.state === 'open' && this.worldSize > 1 && this.inFlight === 0) {
       try {
         await this.run(() => this.exchange(this.tokenRing('bye')));
@@ -208,7 +220,7 @@ export class Ring {
     }
     this.closeSockets(this.state === 'open' ? (this.opts.lingerMs ?? Math.min(this.timeoutMs, 2000)) : 0);
     this.state = 'closed';
-    await this.chain.catch(() => undefined);
+    await this.chain;
   }
 
   // ---- collectives as exchanges -------------------------------------------------------------------------------
@@ -355,6 +367,7 @@ export class Ring {
     };
 
     const recvLoop = async () => {
+      let lastValid = Date.now(); // frames of other generations must not postpone the timeout forever
       for (let k = 0; k < ex.recvCount; ) {
         const want = ex.expect(k);
         let frames: Buffer[];
@@ -368,6 +381,7 @@ export class Ring {
         if (typeof h === 'string') throw this.protocol(`${ex.op} #${ex.seq}: ${h}`, want.step, want.chunk, ex);
         if (h.gen !== this.generation) {
           this.counters.staleDropped++;
+          if (Date.now() - lastValid > this.timeoutMs) throw this.ioError(Object.assign(new Error('stale frames only'), { code: 'EAGAIN' }), 'receive', ex, want.step, want.chunk);
           this.opts.logger?.warn({ rank: this.rank, generation: this.generation, frameGeneration: h.gen, op: h.op }, 'dropped frame of another generation');
           continue;
         }
@@ -381,6 +395,7 @@ export class Ring {
             ex,
           );
         }
+        lastValid = Date.now();
         const payload = frames.length > 1 ? frames[1] : undefined;
         this.counters.bytesReceived += payload?.byteLength ?? 0;
         ex.onFrame(h.step, h.chunk, payload, enqueue);
@@ -493,6 +508,10 @@ class SendQueue {
       w.reject(e);
     }
   }
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
 
 /** View a received frame as n floats without copying when 4-byte aligned (ZeroMQ's own buffers are); else copy. */

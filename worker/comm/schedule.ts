@@ -7,25 +7,21 @@ export interface Span {
   end: number;
 }
 
-/** Smallest chunk worth a message: below this, per-message overhead (~20-50 µs) dominates the transfer. */
-export const MIN_CHUNK_BYTES = 64 * 1024;
-/** Aim for at least this many chunks per segment so receive/add of one chunk overlaps the transfer of the next. */
-export const MIN_PIPELINE_CHUNKS = 4;
-
 /** Segment k of an L-element array cut into N near-equal parts: [floor(kL/N), floor((k+1)L/N)). */
 export function segmentSpan(length: number, worldSize: number, k: number): Span {
   return { start: Math.floor((k * length) / worldSize), end: Math.floor(((k + 1) * length) / worldSize) };
 }
 
 /**
- * Chunks per segment (the same M for every segment, so step s / chunk j names one message on every rank).
- * M = ceil(segBytes / chunkBytes), raised towards MIN_PIPELINE_CHUNKS while chunks stay ≥ MIN_CHUNK_BYTES.
+ * Chunks per segment: M = ceil(segBytes / chunkBytes), at least 1 — the same M for every segment, so (step s,
+ * chunk j) names one message on every rank. No extra cutting of small segments: on the 2-core build machine the
+ * ring is CPU-bound, and cutting 0.5–2 MB segments into 64–256 KB chunks for a deeper pipeline cost 20–60 % more
+ * CPU per byte (per-message overhead, context switches) and lowered bandwidth. Pass a smaller chunkBytes where
+ * latency, not CPU, limits (a real network with idle cores).
  */
 export function chunksPerSegment(length: number, worldSize: number, bytesPerElement: number, chunkBytes: number): number {
   const segBytes = Math.ceil(length / worldSize) * bytesPerElement;
-  const bySize = Math.ceil(segBytes / chunkBytes);
-  const forPipeline = Math.min(MIN_PIPELINE_CHUNKS, Math.floor(segBytes / MIN_CHUNK_BYTES));
-  return Math.max(1, bySize, forPipeline);
+  return Math.max(1, Math.ceil(segBytes / chunkBytes));
 }
 
 /** Chunk j of segment k (may be empty when the segment has fewer than M elements). */

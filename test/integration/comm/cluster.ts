@@ -116,15 +116,25 @@ export function verify(c: Cluster, worldSize: number, cases: RankCase[]): string
     if (k.kind === 'barrier') return;
     const r0 = c.result(0, i);
     for (let r = 1; r < worldSize; r++) {
-      if (!c.result(r, i).equals(r0)) bad.push(`case ${i} (${k.kind} len ${k.length}): rank ${r} not bitwise equal to rank 0`);
+      if (!c.result(r, i).equals(r0)) bad.push(`case ${i} (${k.kind}): rank ${r} not bitwise equal to rank 0`);
     }
-    if (k.kind === 'allreduce') {
+    if (k.kind === 'allreduce' || k.kind === 'buckets') {
       const got = new Float32Array(r0.buffer, r0.byteOffset, r0.byteLength / 4);
-      const ref = referenceSum(k.length, k.seed, worldSize);
-      if (got.length !== k.length) bad.push(`case ${i}: length ${got.length}, expected ${k.length}`);
+      let ref: Float64Array;
+      if (k.kind === 'allreduce') {
+        ref = referenceSum(k.length, k.seed, worldSize);
+      } else {
+        ref = new Float64Array(k.sizes.reduce((a, b) => a + b, 0));
+        let at = 0;
+        k.sizes.forEach((n, t) => {
+          ref.set(referenceSum(n, k.seed + t, worldSize), at);
+          at += n;
+        });
+      }
+      if (got.length !== ref.length) bad.push(`case ${i}: length ${got.length}, expected ${ref.length}`);
       let worst = 0;
       let at = -1;
-      for (let j = 0; j < k.length; j++) {
+      for (let j = 0; j < ref.length; j++) {
         const rel = Math.abs(got[j] - ref[j]) / Math.abs(ref[j]);
         if (Number.isNaN(rel) || rel > worst) {
           worst = rel;
@@ -132,7 +142,7 @@ export function verify(c: Cluster, worldSize: number, cases: RankCase[]): string
           if (Number.isNaN(rel)) break;
         }
       }
-      if (!(worst <= 1e-6)) bad.push(`case ${i} (allreduce len ${k.length}): relative error ${worst} at ${at} (got ${got[at]}, ref ${ref[at]})`);
+      if (!(worst <= 1e-6)) bad.push(`case ${i} (${k.kind} len ${ref.length}): relative error ${worst} at ${at} (got ${got[at]}, ref ${ref[at]})`);
     } else {
       const want =
         k.dtype === 'f32' ? Buffer.from(fillF32(new Float32Array(k.length), k.seed, k.root).buffer) : Buffer.from(fillU8(new Uint8Array(k.length), k.seed, k.root));

@@ -15,6 +15,12 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** Bytes sent by `eth0` of namespace `ns` (proof that traffic crossed the veth, not a loopback). */
+export function txBytes(ns: string): number {
+  const out = execFileSync('ip', ['-n', ns, '-j', '-s', 'link', 'show', 'eth0'], { encoding: 'utf8' });
+  return (JSON.parse(out) as { stats64: { tx: { bytes: number } } }[])[0].stats64.tx.bytes;
+}
+
 /** Why namespaces cannot be used here, or null when `ip netns add` works (probed with a namespace it deletes again). */
 export function netnsUnavailable(): string | null {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not root: ip netns add needs CAP_SYS_ADMIN';

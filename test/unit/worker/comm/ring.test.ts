@@ -111,6 +111,34 @@ test('a silent peer: open() fails after timeoutMs with a timeout naming rank, ge
   assert.ok(Date.now() - t1 < 500, `close took ${Date.now() - t1} ms`);
 });
 
+test('a stream of stale-generation frames does not postpone the timeout', async () => {
+  const [r0] = rings(2, { timeoutMs: 300, generation: 2 });
+  const rogue = new Push({ linger: 0 });
+  rogue.connect((r0 as unknown as { opts: RingOptions }).opts.listen);
+  const stale = encodeHeader({ gen: 1, op: 'hello', seq: 0, step: 0, chunk: 0, from: 1, len: 0 });
+  const timer = setInterval(() => void rogue.send(stale).catch(() => undefined), 50);
+  const t0 = Date.now();
+  try {
+    await assert.rejects(r0.open(), (e: unknown) => e instanceof CommError && e.reason === 'timeout');
+    assert.ok(Date.now() - t0 < 1500, `gave up after ${Date.now() - t0} ms`);
+    assert.ok(r0.stats.staleDropped >= 3);
+  } finally {
+    clearInterval(timer);
+    rogue.close();
+    await r0.close();
+  }
+});
+
+test('close() is idempotent and wrong argument types are usage errors', async () => {
+  const rs = rings(2);
+  await openAll(rs);
+  await assert.rejects(rs[0].allReduceSum(new Float64Array(3) as unknown as Float32Array), /needs a Float32Array, got Float64Array/);
+  await assert.rejects(rs[0].broadcast([1, 2] as unknown as Uint8Array, 0), /got Array/);
+  const closes = rs.flatMap((r) => [r.close(), r.close()]);
+  assert.equal(closes[0], closes[1]);
+  await Promise.all(closes);
+});
+
 test('close() during a collective aborts it at once with reason closed', async () => {
   const rs = rings(2, { timeoutMs: 10_000 });
   await openAll(rs);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chunkSpan, chunksPerSegment, MIN_CHUNK_BYTES, recvSegment, segmentSpan, sendSegment } from '../../../../worker/comm/schedule.js';
+import { chunkSpan, chunksPerSegment, recvSegment, segmentSpan, sendSegment } from '../../../../worker/comm/schedule.js';
 
 test('segments and chunks tile [0, L) exactly, in order', () => {
   for (const N of [1, 2, 3, 4, 7]) {
@@ -28,15 +28,14 @@ test('segments and chunks tile [0, L) exactly, in order', () => {
   }
 });
 
-test('chunksPerSegment: by size, deepened for pipelining, never below 1', () => {
+test('chunksPerSegment: ceil(segment bytes / chunkBytes), never below 1', () => {
   assert.equal(chunksPerSegment(0, 2, 4, 1 << 20), 1);
   assert.equal(chunksPerSegment(1, 3, 4, 1 << 20), 1);
   // 64 MB over 2 ranks, 1 MB chunks: 32 per segment.
   assert.equal(chunksPerSegment(16 << 20, 2, 4, 1 << 20), 32);
-  // 1 MB over 2 ranks: segments of 512 KB cut into 4 chunks of 128 KB (≥ MIN_CHUNK_BYTES) to pipeline.
-  assert.equal(chunksPerSegment(1 << 18, 2, 4, 1 << 20), 4);
-  // Too small to cut into MIN_CHUNK_BYTES pieces: as many as fit.
-  assert.equal(chunksPerSegment((2 * MIN_CHUNK_BYTES) / 4, 1, 4, 1 << 20), 2);
+  // One float over the chunk size adds a chunk; uneven segments use the larger one.
+  assert.equal(chunksPerSegment(2 * (1 << 18) + 2, 2, 4, 1 << 20), 2);
+  assert.equal(chunksPerSegment(1 << 18, 2, 4, 1 << 20), 1);
 });
 
 test('schedule: sends of step s are the receives of step s-1; owner of segment r+1 after reduce-scatter', () => {
