@@ -197,7 +197,12 @@ async function main(): Promise<void> {
       cpu: cpus()[0]?.model,
       timing: 'per iteration: barrier, then all-reduce; slowest rank; median over iterations',
       definitions: 'algbw = bytes / t; busbw = algbw * 2(N-1)/N (nccl-tests); GB = 1e9 bytes',
-      note: cpus().length < Math.max(...worlds) * 2 ? `only ${cpus().length} cores: world sizes > ${Math.floor(cpus().length / 2) || 1} oversubscribe the CPU (each rank has a JS thread and a ZeroMQ I/O thread)` : undefined,
+      note:
+        cpus().length < Math.max(...worlds) * 2
+          ? `only ${cpus().length} cores: each rank keeps a JS thread and a ZeroMQ I/O thread busy, so world sizes above ` +
+            `${Math.max(1, Math.floor(cpus().length / 2))} oversubscribe the CPU; those numbers measure CPU contention, not the ring. ` +
+            `cpuSecondsPerRank (user+sys, all threads) is the load-independent figure; loadavg shows other load on the machine.`
+          : undefined,
     },
     results,
   };

@@ -56,6 +56,14 @@ export function planBuckets(sizes: readonly number[], bucketBytes: number = DEFA
   return { bucketBytes, sizes: [...sizes], buckets, maxLength, totalLength };
 }
 
+/** planBuckets over the arrays' lengths (the arrays in reverse layer order). */
+export function planBucketsFor(grads: readonly Float32Array[], bucketBytes: number = DEFAULT_BUCKET_BYTES): BucketPlan {
+  return planBuckets(
+    grads.map((g) => g.length),
+    bucketBytes,
+  );
+}
+
 function checkGrads(plan: BucketPlan, grads: readonly Float32Array[]): void {
   if (grads.length !== plan.sizes.length) fail('SGT_COMM', `got ${grads.length} gradient arrays, the bucket plan has ${plan.sizes.length}`);
   grads.forEach((g, i) => {

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BucketReducer, packBucket, planBuckets, unpackBucket, type AllReducer } from '../../../../worker/comm/buckets.js';
+import { BucketReducer, packBucket, planBuckets, planBucketsFor, unpackBucket, type AllReducer } from '../../../../worker/comm/buckets.js';
 
 test('plan: greedy in the given order, ≤ bucketBytes, oversized tensors alone, empty tensors kept', () => {
   // bucketBytes 40 → 10 floats per bucket.
@@ -29,6 +29,7 @@ test('plan: default 25 MB buckets; sizes validated', () => {
   const plan = planBuckets([mb(10), mb(10), mb(10), mb(30), mb(1)]);
   assert.deepEqual(plan.buckets.map((b) => b.length), [mb(20), mb(10), mb(30), mb(1)]);
   assert.deepEqual(planBuckets([]).buckets, []);
+  assert.deepEqual(planBucketsFor([new Float32Array(3), new Float32Array(5)], 16).buckets.map((b) => b.length), [3, 5]);
   assert.throws(() => planBuckets([3, -1]), /SGT_COMM: gradient 1 has size -1/);
   assert.throws(() => planBuckets([2.5]), /gradient 0 has size 2.5/);
   assert.throws(() => planBuckets([1], 2), /bucketBytes=2/);
