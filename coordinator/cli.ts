@@ -1,44 +1,161 @@
 #!/usr/bin/env node
 // sigmatrain command line: reads argv and env, loads the config once, and calls one function per subcommand.
-import { loadConfig } from '../shared/config/index.js';
-import { createLogger } from '../shared/log.js';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig, type Config } from '../shared/config/index.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { SigmaError } from '../shared/errors.js';
 
 const USAGE = `usage: sigmatrain <command> [options] [--<config.key> value ...]
 
 commands:
-  train --config FILE     train in one process (σReparam ViT on the configured dataset)
+  run --workers N               coordinator + N local workers on this machine (the usual way)
+  train                         train in one process, no coordinator
+  coordinator [--workers N]     the job's coordinator (expects N workers; WORLD_SIZE is an alias)
+  launch --nproc-per-node N     start and supervise N workers on this machine (one per GPU with --gpus)
+  worker                        one worker (normally started by launch/run)
 
-Every config key can be set with --<key> value (e.g. --train.epochs 3) or SIGMATRAIN_<KEY> (e.g. SIGMATRAIN_TRAIN_EPOCHS=3).
-See README.md for the keys.`;
+options:
+  --config FILE                 YAML or JSON config (see configs/)
+  --run-dir DIR                 checkpoints, ledger and logs of the run (default runs/<config name>)
+  --resume auto|never           continue the job in --run-dir from its latest checkpoint (default never)
+  --coordinator HOST:PORT       where the coordinator listens (default dist.coordinator; MASTER_ADDR:MASTER_PORT alias)
+  --gpus all|0,1,...            pin one worker per GPU (CUDA_VISIBLE_DEVICES)
+  --node-rank R                 this node's index (RANK / JOB_COMPLETION_INDEX are aliases)
+  --max-restarts N              restarts of a dying worker by launch/run (default 3)
 
-/** Splits "--config FILE" (and "--config=FILE") from the config-key flags. */
-export function splitArgs(argv: string[]): { command?: string; file?: string; rest: string[]; help: boolean } {
+Every config key can be set with --<key> value (e.g. --train.epochs 3) or SIGMATRAIN_<KEY> (e.g. SIGMATRAIN_TRAIN_EPOCHS=3).`;
+
+const CLI_FLAGS = new Set([
+  'config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'worker-id', 'local-rank', 'max-restarts', 'node-name',
+]);
+
+export interface ParsedArgs {
+  command?: string;
+  help: boolean;
+  flags: Map<string, string>;
+  /** Config-key flags, passed to loadConfig (and to spawned workers). */
+  configArgs: string[];
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
   const [command, ...args] = argv;
-  let file: string | undefined;
-  const rest: string[] = [];
-  let help = command === '--help' || command === '-h' || command === 'help';
+  const flags = new Map<string, string>();
+  const configArgs: string[] = [];
+  let help = !command || command === '--help' || command === '-h' || command === 'help';
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--help' || a === '-h') help = true;
-    else if (a === '--config') {
-      file = args[++i];
-      if (!file) throw new SigmaError('SGT_CLI_USAGE', '--config needs a file path');
-    } else if (a.startsWith('--config=')) file = a.slice('--config='.length);
-    else rest.push(a);
+    if (a === '--help' || a === '-h') {
+      help = true;
+      continue;
+    }
+    if (!a.startsWith('--')) throw new SigmaError('SGT_CLI_USAGE', `unexpected argument "${a}": options are --name value`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (value === undefined) throw new SigmaError('SGT_CLI_USAGE', `--${name} needs a value`);
+    if (CLI_FLAGS.has(name)) flags.set(name, value);
+    else configArgs.push(`--${name}`, value);
   }
-  return { command: help && !command?.match(/^[a-z]/) ? undefined : command, file, rest, help };
+  return { command: help && (!command || command.startsWith('-') || command === 'help') ? undefined : command, help, flags, configArgs };
+}
+
+function intFlag(p: ParsedArgs, name: string, fallback?: number): number {
+  const v = p.flags.get(name);
+  if (v === undefined) {
+    if (fallback === undefined) throw new SigmaError('SGT_CLI_USAGE', `--${name} is required`);
+    return fallback;
+  }
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new SigmaError('SGT_CLI_USAGE', `--${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+/** torchrun / Kubeflow environment variables as aliases of our settings. */
+function aliasEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  const addr = env.MASTER_ADDR ?? env.PET_MASTER_ADDR;
+  const port = env.MASTER_PORT ?? env.PET_MASTER_PORT;
+  if (addr && !out.SIGMATRAIN_DIST_COORDINATOR) out.SIGMATRAIN_DIST_COORDINATOR = `${addr}:${port ?? 29400}`;
+  return out;
+}
+
+function load(p: ParsedArgs): Readonly<Config> {
+  const env = aliasEnv(process.env);
+  const coordinatorFlag = p.flags.get('coordinator');
+  return loadConfig({ file: p.flags.get('config'), args: coordinatorFlag ? [...p.configArgs, '--dist.coordinator', coordinatorFlag] : p.configArgs, env });
+}
+
+function runDirOf(p: ParsedArgs): string {
+  const dir = p.flags.get('run-dir');
+  if (dir) return resolve(dir);
+  const name = (p.flags.get('config') ?? 'default').replace(/^.*\//, '').replace(/\.(ya?ml|json)$/, '');
+  return resolve('runs', name);
+}
+
+function resumeOf(p: ParsedArgs): 'auto' | 'never' {
+  const r = p.flags.get('resume') ?? 'never';
+  if (r !== 'auto' && r !== 'never') throw new SigmaError('SGT_CLI_USAGE', `--resume must be auto or never, got "${r}"`);
+  return r;
+}
+
+function gpusOf(p: ParsedArgs, n: number): string[] | undefined {
+  const g = p.flags.get('gpus');
+  if (!g) return undefined;
+  if (g === 'all') return Array.from({ length: n }, (_, i) => String(i));
+  const ids = g.split(',').map((s) => s.trim());
+  if (ids.some((s) => !/^\d+$/.test(s))) throw new SigmaError('SGT_CLI_USAGE', `--gpus must be "all" or a list like 0,1,2, got "${g}"`);
+  return ids;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(addr);
+  if (!m) throw new SigmaError('SGT_CONFIG_INVALID', `dist.coordinator must be HOST:PORT, got "${addr}"`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+/** The config-file and config-key flags a spawned worker needs to load the same config. */
+function passThrough(p: ParsedArgs): string[] {
+  const cfg = p.flags.get('config');
+  return [...(cfg ? ['--config', resolve(cfg)] : []), ...p.configArgs];
+}
+
+function nodeName(p: ParsedArgs): string {
+  const explicit = p.flags.get('node-name');
+  if (explicit) return explicit;
+  const rank = p.flags.get('node-rank') ?? process.env.JOB_COMPLETION_INDEX ?? process.env.RANK ?? process.env.PET_NODE_RANK;
+  return rank !== undefined ? `node${rank}` : hostname();
+}
+
+async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number) {
+  const { Coordinator } = await import('./coordinator.js');
+  const { port } = splitHostPort(config.dist.coordinator);
+  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p) }, log);
+  return c;
+}
+
+function printSummary(log: Logger, s: import('./coordinator.js').JobSummary): void {
+  log.info(
+    { summary: s },
+    `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps}/${s.totalSteps} steps in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s), ` +
+      `${s.generations} generation(s), ${s.workerFailures} worker failure(s); final loss ${s.finalLoss.toFixed(4)}; ` +
+      `val_top1=${Number.isFinite(s.valTop1) ? s.valTop1.toFixed(3) : 'n/a'}; min entropy ${s.minEntropy.toFixed(3)} nats`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, file, rest, help } = splitArgs(argv);
-  if (help || !command) {
+  const p = parseArgs(argv);
+  if (p.help || !p.command) {
     console.log(USAGE);
-    return help ? 0 : 2;
+    return p.help ? 0 : 2;
   }
-  switch (command) {
+  switch (p.command) {
     case 'train': {
-      const config = loadConfig({ file, args: rest });
+      const config = load(p);
       const log = createLogger({ role: 'worker', level: config.log.level });
       const { trainLocal } = await import('../worker/train/local.js');
       const s = await trainLocal(config, log);
@@ -49,8 +166,63 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'coordinator': {
+      const config = load(p);
+      const log = createLogger({ role: 'coordinator', level: config.log.level });
+      const expect = intFlag(p, 'workers', Number(process.env.WORLD_SIZE ?? process.env.PET_NNODES ?? config.dist.minWorkers));
+      const c = await runCoordinator(config, p, log, expect);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
+      const s = await c.run();
+      printSummary(log, s);
+      return 0;
+    }
+    case 'worker': {
+      const config = load(p);
+      const workerId = p.flags.get('worker-id') ?? `${hostname()}-${process.pid}`;
+      const localRank = intFlag(p, 'local-rank', 0);
+      const log = createLogger({ role: 'worker', level: config.log.level }).child({ workerId });
+      const { host } = splitHostPort(config.dist.coordinator);
+      const transport = config.dist.transport === 'auto' ? (isLoopback(host) ? 'ipc' : 'tcp') : config.dist.transport;
+      const port = config.dist.ringPortBase + localRank;
+      const ipc = `ipc://${join(tmpdir(), `sigmatrain-${process.pid}-${workerId.replace(/[^A-Za-z0-9_.-]/g, '_')}.sock`)}`;
+      const { Worker } = await import('../worker/runtime.js');
+      const w = new Worker(config, {
+        workerId,
+        coordinator: `tcp://${config.dist.coordinator}`,
+        ringEndpoint: transport === 'ipc' ? ipc : `tcp://${config.dist.ringHost}:${port}`,
+        ringListen: transport === 'ipc' ? ipc : `tcp://0.0.0.0:${port}`,
+      }, log);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => w.terminate());
+      return w.run();
+    }
+    case 'launch': {
+      const config = load(p);
+      const log = createLogger({ role: 'launcher', level: config.log.level });
+      const nproc = intFlag(p, 'nproc-per-node');
+      const { Launcher } = await import('./launch.js');
+      const l = new Launcher({ nproc, coordinator: config.dist.coordinator, nodeName: nodeName(p), configArgs: passThrough(p), gpus: gpusOf(p, nproc), maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => l.signal('SIGTERM'));
+      l.start();
+      return l.wait();
+    }
+    case 'run': {
+      const config = load(p);
+      const log = createLogger({ role: 'coordinator', level: config.log.level });
+      const gpus = gpusOf(p, intFlag(p, 'workers', 0) || 1);
+      const workers = intFlag(p, 'workers', gpus?.length ?? 2);
+      const c = await runCoordinator(config, p, log, workers);
+      const { Launcher } = await import('./launch.js');
+      const l = new Launcher({ nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
+      const job = c.run();
+      l.start();
+      const s = await job;
+      const code = await l.wait();
+      printSummary(log, s);
+      return code;
+    }
     default:
-      throw new SigmaError('SGT_CLI_USAGE', `unknown command "${command}"; run "sigmatrain --help"`);
+      throw new SigmaError('SGT_CLI_USAGE', `unknown command "${p.command}"; run "sigmatrain --help"`);
   }
 }
 

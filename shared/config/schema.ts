@@ -50,6 +50,20 @@ export interface Config {
     clipGradNorm: number;
     gammaLrScale: number;
   };
+  dist: {
+    coordinator: string;
+    minWorkers: number;
+    maxWorkers: number;
+    joinWaitMs: number;
+    heartbeatMs: number;
+    heartbeatTimeoutMs: number;
+    allreduceTimeoutMs: number;
+    chunkBytes: number;
+    transport: 'auto' | 'ipc' | 'tcp';
+    ringHost: string;
+    ringPortBase: number;
+  };
+  checkpoint: { everySteps: number; keep: number };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent' };
 }
 
@@ -121,6 +135,27 @@ export const schema = {
     minLrRatio: { doc: 'Cosine floor as a fraction of lr.', format: 'non-negative', default: 0 },
     clipGradNorm: { doc: 'Clip the global gradient norm to this (0: off).', format: 'non-negative', default: 0 },
     gammaLrScale: { doc: 'Learning-rate multiplier of the σReparam γ scalars (their own parameter group).', format: 'positive', default: 1 },
+  },
+  dist: {
+    coordinator: {
+      doc: 'Coordinator address HOST:PORT (workers connect, the coordinator binds). MASTER_ADDR/MASTER_PORT are accepted as aliases.',
+      format: 'string',
+      default: '127.0.0.1:29400',
+    },
+    minWorkers: { doc: 'Fewest workers a generation may run with (after failures).', format: 'positive-int', default: 1 },
+    maxWorkers: { doc: 'Most workers admitted to a generation (0: no limit).', format: 'count', default: 0 },
+    joinWaitMs: { doc: 'How long the coordinator waits for the expected workers before starting with at least minWorkers.', format: 'count', default: 60000 },
+    heartbeatMs: { doc: 'Heartbeat interval, both ways.', format: 'positive-int', default: 1000 },
+    heartbeatTimeoutMs: { doc: 'A peer silent this long is lost.', format: 'positive-int', default: 5000 },
+    allreduceTimeoutMs: { doc: 'An all-reduce waiting this long on a peer fails (and triggers recovery).', format: 'positive-int', default: 10000 },
+    chunkBytes: { doc: 'Ring all-reduce message size in bytes (pipelining granularity).', format: 'positive-int', default: 1048576 },
+    transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when every worker shares a host).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
+    ringHost: { doc: 'Address other workers reach this worker\'s ring socket at (tcp).', format: 'string', default: '127.0.0.1' },
+    ringPortBase: { doc: 'tcp ring port of local rank 0 (local rank r uses base + r).', format: 'positive-int', default: 29500 },
+  },
+  checkpoint: {
+    everySteps: { doc: 'Checkpoint every this many steps (0: only at the end and on SIGTERM).', format: 'count', default: 50 },
+    keep: { doc: 'Complete checkpoints kept in the run directory.', format: 'positive-int', default: 3 },
   },
   log: {
     level: { doc: 'Log level.', format: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' },

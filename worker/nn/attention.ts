@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.js';
 import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
 import type { SpecBuilder, TensorMap } from './params.js';
+import { logSoftmax } from '../kernels/ops.js';
 
 export type AttnType = 'self' | 'cross' | 'causal';
 
@@ -97,7 +98,8 @@ export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: Te
     logits = tf.add(logits, tf.mul(tf.sub(1, allowed), NEG).reshape([1, 1, Tq, Tk]));
   }
   if (inp.keyMask) logits = tf.add(logits, tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
-  const logp = tf.logSoftmax(logits); // [B, h, Tq, Tk]
+  // The project's logSoftmax: its gradient is right at second order (tf.logSoftmax's custom gradient is not).
+  const logp = logSoftmax(logits); // [B, h, Tq, Tk]
   const p = tf.exp(logp);
   // Row entropy −Σ_j p log p: masked keys have p = 0 and finite log p, so they contribute exactly 0.
   const rowEnt = tf.neg(tf.sum(tf.mul(p, logp), -1)); // [B, h, Tq]

@@ -48,8 +48,11 @@ export class ReplicaState {
       const size = shape.reduce((a, b) => a * b, 1);
       if (arr.length !== size) throw new Error(`tensor ${n}: ${arr.length} values, expected ${size} for shape [${shape}]`);
       const p = this.params.get(n);
-      if (p) p.assign(tf.tensor(arr, shape));
-      else this.setBuffer(n, tf.tensor(arr, shape));
+      if (p) {
+        const t = tf.tensor(arr, shape);
+        p.assign(t);
+        t.dispose();
+      } else this.setBuffer(n, tf.tensor(arr, shape));
     }
   }
 

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { VitModel } from '../models/vit.js';
 import { powerStep } from '../nn/linear.js';
 import type { ReplicaState } from './state.js';
+import { logSoftmax } from '../kernels/ops.js';
 
 export interface Batch {
   /** Images NHWC, normalised: [n, size, size, 3]. */
@@ -46,7 +47,7 @@ export function powerIterate(model: VitModel, state: ReplicaState, iterations: n
 /** Σ_i CE(logits_i, smooth(y_i)) with label smoothing ε: target = (1−ε)·onehot + ε/K. */
 export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing: number): tf.Scalar {
   const k = logits.shape[1];
-  const logp = tf.logSoftmax(logits);
+  const logp = logSoftmax(logits); // second-order-correct (Hessian-vector products go through this loss)
   const onehot = tf.oneHot(labels, k);
   const target = smoothing > 0 ? tf.add(tf.mul(onehot, 1 - smoothing), smoothing / k) : onehot;
   return tf.neg(tf.sum(tf.mul(target, logp))) as tf.Scalar;
@@ -60,6 +61,12 @@ export function imagesTensor(model: VitModel, b: Batch): tf.Tensor4D {
 /** Training forward + backward on a local batch; runs the power step first, as the training forward does. */
 export function forwardBackward(model: VitModel, state: ReplicaState, batch: Batch, o: StepOptions): StepResult {
   if (model.options.reparam !== 'none') powerIterate(model, state, o.powerIterations);
+  if (batch.n === 0) {
+    // A rank with no samples this step (uneven last batch) still takes part in the all-reduce with zeros.
+    const grads = new Map(state.order.map((n) => [n, tf.zeros(state.shapes.get(n)!)]));
+    const heads = model.arch.heads;
+    return { grads, lossSum: 0, correct: 0, n: 0, entropy: model.blocks.map(() => new Float32Array(heads)), maxTokenNorm: model.blocks.map(() => 0) };
+  }
   const kept: tf.Tensor[] = [];
   let correct = 0;
   const x = imagesTensor(model, batch);

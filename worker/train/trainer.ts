@@ -38,8 +38,8 @@ export class Trainer {
   constructor(
     readonly config: Readonly<Config>,
     readonly model: Model,
-    readonly rank = 0,
-    readonly totalSteps = 1,
+    public rank = 0,
+    public totalSteps = 1,
   ) {
     this.state = new ReplicaState(model.params, model.buffers);
     const kinds = new Map(model.params.map((p) => [p.name, p.kind]));
@@ -63,8 +63,23 @@ export class Trainer {
 
   /** One optimizer step on this replica's part of the global batch; every replica calls it with the same step. */
   async trainStep(batch: Batch, reduce: Reducer, temperature = this.config.model.temperature): Promise<StepReport> {
-    const m = this.config.model;
     const t0 = performance.now();
+    // The power step advances u/v in the forward; keep the old ones so a step that fails in the all-reduce
+    // leaves the replica exactly as it was (the step is then redone, never applied twice).
+    const before = new Map([...this.state.buffers].map(([k, t]) => [k, t.clone()]));
+    try {
+      return await this.applyStep(batch, reduce, temperature, t0);
+    } catch (err) {
+      for (const [k, t] of before) this.state.setBuffer(k, t);
+      before.clear();
+      throw err;
+    } finally {
+      for (const t of before.values()) t.dispose();
+    }
+  }
+
+  private async applyStep(batch: Batch, reduce: Reducer, temperature: number, t0: number): Promise<StepReport> {
+    const m = this.config.model;
     const r = forwardBackward(this.model, this.state, batch, {
       labelSmoothing: this.config.train.labelSmoothing,
       temperature,

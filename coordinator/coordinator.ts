@@ -1,0 +1,400 @@
+// The coordinator: admits workers (ROUTER), forms generations (ranks, ring peers, state source), keeps the ledger
+// of completed steps, detects lost workers, re-forms the ring, and reports progress. Never imports tfjs.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Router } from 'zeromq';
+import type { Config } from '../shared/config/index.js';
+import { configHash } from '../shared/config/index.js';
+import { SigmaError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
+import { Ledger } from './ledger.js';
+import { Progress } from './progress.js';
+
+export interface CoordinatorOptions {
+  /** tcp://*:PORT or tcp://HOST:PORT to bind. */
+  bind: string;
+  runDir: string;
+  /** Workers to wait for before the first generation (then at least dist.minWorkers after joinWaitMs). */
+  expectWorkers: number;
+  resume: 'auto' | 'never';
+  /** Show a progress bar (default: stderr is a TTY). */
+  tty?: boolean;
+}
+
+interface Member {
+  workerId: string;
+  routingId: Buffer;
+  ringEndpoint: string;
+  lastSeen: number;
+  /** Steps this worker holds and from which generation (null: fresh process). */
+  held: { generation: number; step: number } | null;
+  totalSteps: number;
+  /** Rank in the current generation, if in it. */
+  rank: number | undefined;
+  stopped: boolean;
+  done: boolean;
+}
+
+export interface JobSummary {
+  steps: number;
+  totalSteps: number;
+  generations: number;
+  workerFailures: number;
+  seconds: number;
+  samplesPerSecond: number;
+  finalLoss: number;
+  valTop1: number;
+  valLoss: number;
+  minEntropy: number;
+  stoppedEarly: boolean;
+}
+
+interface Persisted {
+  generation: number;
+  totalSteps: number;
+  configHash: string;
+  done: boolean;
+}
+
+type Phase = 'gathering' | 'running' | 'reforming' | 'stopping' | 'done';
+
+export class Coordinator {
+  private readonly router = new Router({ mandatory: false, sendHighWaterMark: 10000 });
+  private readonly members = new Map<string, Member>();
+  private readonly ledger: Ledger;
+  private readonly progress: Progress;
+  private readonly hash: string;
+  private generation = 0;
+  private worldSize = 0;
+  private phase: Phase = 'gathering';
+  private totalSteps = 0;
+  private firstSeen = 0;
+  private reformDeadline = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private finish!: (s: JobSummary) => void;
+  private fail!: (e: Error) => void;
+  private readonly started = performance.now();
+  private samples = 0;
+  private lastLoss = NaN;
+  private val = { top1: NaN, loss: NaN };
+  private minEntropy = Infinity;
+  private failures = 0;
+  private generationsFormed = 0;
+  private lastReported = -1;
+  private stopRequested = false;
+  private readonly statePath: string;
+  private hasProgress = false;
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly opts: CoordinatorOptions,
+    private readonly log: Logger,
+  ) {
+    mkdirSync(opts.runDir, { recursive: true });
+    this.hash = configHash(config);
+    this.statePath = join(opts.runDir, 'coordinator.json');
+    const persisted = this.readPersisted();
+    if (persisted) {
+      if (opts.resume !== 'auto') {
+        throw new SigmaError('SGT_CLI_USAGE', `run dir ${opts.runDir} already holds a job (generation ${persisted.generation}): pass --resume auto to continue it, or choose another --run-dir`);
+      }
+      if (persisted.configHash !== this.hash) {
+        log.warn({ was: persisted.configHash, now: this.hash }, 'resuming with a different config; the checkpoint\'s architecture is checked by rank 0');
+      }
+      this.generation = persisted.generation;
+      this.totalSteps = persisted.totalSteps;
+      this.hasProgress = true;
+    }
+    this.ledger = new Ledger(join(opts.runDir, 'ledger.jsonl'));
+    this.progress = new Progress(log, config.train.logEverySteps, opts.tty);
+  }
+
+  private readPersisted(): Persisted | undefined {
+    if (!existsSync(this.statePath)) return undefined;
+    return JSON.parse(readFileSync(this.statePath, 'utf8')) as Persisted;
+  }
+
+  private persist(): void {
+    const tmp = `${this.statePath}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ generation: this.generation, totalSteps: this.totalSteps, configHash: this.hash, done: this.phase === 'done' } satisfies Persisted));
+    renameSync(tmp, this.statePath);
+  }
+
+  /** Binds and runs until the job completes (or is stopped); resolves with the summary. */
+  async run(): Promise<JobSummary> {
+    await this.router.bind(this.opts.bind);
+    this.log.info({ bind: this.opts.bind, runDir: this.opts.runDir, expect: this.opts.expectWorkers }, `coordinator listening on ${this.opts.bind}; run dir ${this.opts.runDir}`);
+    const done = new Promise<JobSummary>((resolve, reject) => {
+      this.finish = resolve;
+      this.fail = reject;
+    });
+    void this.receive();
+    this.timer = setInterval(() => this.tick(), this.config.dist.heartbeatMs);
+    try {
+      return await done;
+    } finally {
+      clearInterval(this.timer);
+      this.progress.stop();
+      await new Promise((r) => setTimeout(r, 200)); // let the last stop messages leave
+      this.router.close();
+    }
+  }
+
+  /** SIGTERM/SIGINT: every rank stops at the same step boundary; rank 0 writes a final checkpoint. */
+  requestStop(reason: string): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    if (this.phase === 'running' || this.phase === 'reforming') {
+      const atStep = this.lastReported + 3;
+      this.progress.note(`stopping: ${reason}; every rank stops before step ${atStep}, rank 0 writes a final checkpoint`);
+      this.phase = 'stopping';
+      for (const m of this.active()) this.sendTo(m, { type: 'coord.stop', reason, checkpoint: true, atStep });
+    } else {
+      this.complete(true);
+    }
+  }
+
+  private sendTo(m: Member, msg: Outgoing): void {
+    this.router.send([m.routingId, encode(msg)]).catch((e: unknown) => this.log.warn({ err: (e as Error).message, to: m.workerId }, 'send failed'));
+  }
+
+  private async receive(): Promise<void> {
+    try {
+      for await (const [routingId, ...frames] of this.router) {
+        const frame = frames[frames.length - 1];
+        const d = frame ? decode(frame) : { ok: false as const, error: 'empty message', id: null };
+        if (!d.ok) {
+          this.log.warn({ from: routingId.toString(), error: d.error }, 'bad control message');
+          this.router.send([routingId, encode({ type: 'error', code: 'SGT_PROTOCOL', message: d.error, inReplyTo: d.id, fatal: false })]).catch(() => undefined);
+          continue;
+        }
+        try {
+          this.handle(routingId, d.msg);
+        } catch (e) {
+          this.fail(e as Error);
+          return;
+        }
+      }
+    } catch (e) {
+      if (this.phase !== 'done') this.fail(e as Error);
+    }
+  }
+
+  private handle(routingId: Buffer, m: Message): void {
+    const now = Date.now();
+    const member = 'workerId' in m ? this.members.get(m.workerId) : undefined;
+    if (member) member.lastSeen = now;
+    switch (m.type) {
+      case 'worker.hello':
+        return this.onHello(routingId, m);
+      case 'worker.heartbeat':
+        if (!member) return this.adopt(routingId, m);
+        return;
+      case 'worker.report':
+        return this.onReport(m);
+      case 'worker.eval':
+        this.val = { top1: m.valTop1, loss: m.valLoss };
+        this.progress.note(`epoch ${m.epoch}: val_top1=${m.valTop1.toFixed(3)} val_loss=${m.valLoss.toFixed(4)} (${m.n} images)`, { epoch: m.epoch, valTop1: m.valTop1, valLoss: m.valLoss, step: m.step });
+        return;
+      case 'worker.checkpointed':
+        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
+        return;
+      case 'worker.stopped':
+        if (!member) return;
+        member.stopped = true;
+        member.held = { generation: m.generation, step: m.held };
+        if (m.generation !== this.generation) return;
+        if (this.phase === 'running') {
+          this.failures += 1;
+          this.reform(`${m.workerId} left generation ${m.generation}: ${m.reason}`, null);
+        } else if (this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
+          this.complete(true);
+        } else this.maybeFormAfterReform();
+        return;
+      case 'worker.done':
+        if (!member) return;
+        member.done = true;
+        member.held = { generation: m.generation, step: m.held };
+        if (this.active().every((x) => x.done)) this.complete(false);
+        return;
+      case 'error':
+        this.log.warn({ code: m.code, message: m.message }, 'worker reported a protocol error');
+        return;
+      default:
+        this.router.send([routingId, encode({ type: 'error', code: 'SGT_PROTOCOL', message: `unexpected ${m.type} at the coordinator`, inReplyTo: m.id, fatal: false })]).catch(() => undefined);
+    }
+  }
+
+  private onHello(routingId: Buffer, m: MessageOf<'worker.hello'>): void {
+    if (m.configHash !== this.hash) {
+      this.log.warn({ workerId: m.workerId, theirs: m.configHash, ours: this.hash }, 'refused a worker with another config');
+      this.router.send([routingId, encode({
+        type: 'error', code: 'SGT_CONFIG_MISMATCH', fatal: true, inReplyTo: m.id,
+        message: `config hash ${m.configHash} differs from the coordinator's ${this.hash}: start every worker with the coordinator's config file and overrides`,
+      })]).catch(() => undefined);
+      return;
+    }
+    if (this.totalSteps > 0 && m.totalSteps !== this.totalSteps && !this.hasProgress) {
+      this.log.warn({ workerId: m.workerId, theirs: m.totalSteps, ours: this.totalSteps }, 'worker computes another step count (different dataset?)');
+    }
+    if (this.totalSteps === 0) this.totalSteps = m.totalSteps;
+    const known = this.members.get(m.workerId);
+    const member: Member = {
+      workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: m.held ? { generation: m.held.generation, step: m.held.step } : null,
+      totalSteps: m.totalSteps, rank: undefined, stopped: false, done: false,
+    };
+    this.members.set(m.workerId, member);
+    if (this.firstSeen === 0) this.firstSeen = Date.now();
+    this.log.info({ workerId: m.workerId, ring: m.ringEndpoint, members: this.members.size }, `worker ${m.workerId} joined (${this.members.size} connected)`);
+    if (known?.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
+      // The same worker id again: the process restarted; its old incarnation is gone.
+      this.failures += 1;
+      this.reform(`${m.workerId} restarted`, null);
+      return;
+    }
+    if (this.phase === 'running') this.reform(`${m.workerId} joined`, this.lastReported + 3);
+    else if (this.phase === 'gathering') this.maybeStart();
+  }
+
+  /** A heartbeat from a worker we do not know: this coordinator restarted while the job ran. */
+  private adopt(routingId: Buffer, m: MessageOf<'worker.heartbeat'>): void {
+    const member: Member = {
+      workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: { generation: m.generation, step: m.step },
+      totalSteps: this.totalSteps, rank: m.rank >= 0 && m.generation === this.generation ? m.rank : undefined, stopped: false, done: false,
+    };
+    this.members.set(m.workerId, member);
+    if (this.firstSeen === 0) this.firstSeen = Date.now();
+    if (m.generation > this.generation) this.generation = m.generation;
+    const inGen = [...this.members.values()].filter((x) => x.held?.generation === this.generation && x.rank !== undefined);
+    this.log.info({ workerId: m.workerId, generation: m.generation, rank: m.rank, step: m.step }, `re-attached worker ${m.workerId} (rank ${m.rank} of generation ${m.generation})`);
+    if (this.phase === 'gathering' && inGen.length === m.worldSize && m.generation === this.generation) {
+      this.worldSize = m.worldSize;
+      this.phase = 'running';
+      this.lastReported = Math.max(this.lastReported, ...inGen.map((x) => x.held!.step - 1));
+      this.progress.note(`resumed tracking generation ${this.generation} with ${this.worldSize} workers at step ${this.lastReported + 1}`);
+    }
+  }
+
+  private onReport(m: MessageOf<'worker.report'>): void {
+    if (m.generation === this.generation && m.step > this.lastReported) this.lastReported = m.step;
+    const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
+    if (!fresh) return;
+    this.samples += m.samples;
+    this.lastLoss = m.loss;
+    const perLayer = m.entropy.map((h) => h.reduce((a, b) => a + b, 0) / Math.max(1, h.length));
+    const minEnt = Math.min(...m.entropy.flat());
+    this.minEntropy = Math.min(this.minEntropy, minEnt);
+    this.progress.update({
+      step: m.step + 1, total: this.totalSteps, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy,
+      samplesPerSecond: this.samples / ((performance.now() - this.started) / 1000), minEntropy: minEnt, entropyPerLayer: perLayer,
+      worldSize: this.worldSize, generation: m.generation,
+    });
+  }
+
+  private active(): Member[] {
+    return [...this.members.values()].filter((m) => m.rank !== undefined);
+  }
+
+  private maybeStart(): void {
+    const n = this.members.size;
+    const waited = Date.now() - this.firstSeen;
+    if (n >= this.opts.expectWorkers || (n >= this.config.dist.minWorkers && waited >= this.config.dist.joinWaitMs)) this.form();
+  }
+
+  /** Ends the current generation: survivors stop at `atStep` (or at once) and report what they hold. */
+  private reform(reason: string, atStep: number | null): void {
+    if (this.phase === 'done' || this.phase === 'stopping') return;
+    this.progress.note(`re-forming: ${reason}`, { generation: this.generation, reason, atStep });
+    this.phase = 'reforming';
+    this.reformDeadline = Date.now() + this.config.dist.allreduceTimeoutMs + 2 * this.config.dist.heartbeatTimeoutMs;
+    for (const m of this.active()) if (!m.stopped) this.sendTo(m, { type: 'coord.abort', generation: this.generation, atStep, reason });
+    this.maybeFormAfterReform();
+  }
+
+  private maybeFormAfterReform(): void {
+    if (this.phase !== 'reforming') return;
+    if (this.active().every((m) => m.stopped) || Date.now() > this.reformDeadline) this.form();
+  }
+
+  private form(): void {
+    const alive = [...this.members.values()].sort((a, b) => a.workerId.localeCompare(b.workerId));
+    const max = this.config.dist.maxWorkers > 0 ? this.config.dist.maxWorkers : Infinity;
+    const chosen = alive.slice(0, Math.min(max, alive.length));
+    if (chosen.length < this.config.dist.minWorkers) {
+      this.phase = 'gathering';
+      this.progress.note(`waiting for workers: ${chosen.length} of at least ${this.config.dist.minWorkers}`);
+      return;
+    }
+    this.generation += 1;
+    this.generationsFormed += 1;
+    this.worldSize = chosen.length;
+    // The most advanced consistent state: a worker's held steps were all applied everywhere it was.
+    let source = -1;
+    let resumeStep = 0;
+    chosen.forEach((m, r) => {
+      if (m.held && m.held.step > resumeStep) {
+        resumeStep = m.held.step;
+        source = r;
+      }
+    });
+    for (const m of this.members.values()) {
+      m.rank = undefined;
+      m.stopped = false;
+      m.done = false;
+    }
+    const peers = chosen.map((m) => m.ringEndpoint);
+    const resume = this.opts.resume === 'auto' || this.hasProgress;
+    chosen.forEach((m, rank) => {
+      m.rank = rank;
+      this.sendTo(m, {
+        type: 'coord.start', generation: this.generation, rank, worldSize: chosen.length, peers, source, resumeStep,
+        totalSteps: this.totalSteps, runDir: this.opts.runDir, resume,
+      });
+    });
+    this.hasProgress = true;
+    this.lastReported = resumeStep - 1;
+    this.phase = 'running';
+    this.persist();
+    this.progress.note(
+      `generation ${this.generation}: ${chosen.length} workers [${chosen.map((m) => m.workerId).join(', ')}], from ${source >= 0 ? `rank ${source} at step ${resumeStep}` : 'the latest checkpoint or a fresh init'}`,
+      { generation: this.generation, worldSize: chosen.length, source, resumeStep },
+    );
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const m of [...this.members.values()]) {
+      this.sendTo(m, { type: 'coord.heartbeat', generation: this.generation });
+      if (now - m.lastSeen > this.config.dist.heartbeatTimeoutMs) {
+        this.members.delete(m.workerId);
+        this.progress.note(`lost worker ${m.workerId}: silent for ${now - m.lastSeen} ms`, { workerId: m.workerId });
+        if (m.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
+          this.failures += 1;
+          this.reform(`${m.workerId} lost`, null);
+        } else if (m.rank !== undefined && this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
+          this.complete(true);
+        }
+      }
+    }
+    if (this.phase === 'reforming') this.maybeFormAfterReform();
+    if (this.phase === 'gathering' && this.members.size > 0) this.maybeStart();
+  }
+
+  private complete(stoppedEarly: boolean): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    this.persist();
+    for (const m of this.members.values()) this.sendTo(m, { type: 'coord.stop', reason: 'job complete', checkpoint: false, atStep: null });
+    const seconds = (performance.now() - this.started) / 1000;
+    this.finish({
+      steps: this.ledger.next, totalSteps: this.totalSteps, generations: this.generation, workerFailures: this.failures, seconds,
+      samplesPerSecond: this.samples / seconds, finalLoss: this.lastLoss, valTop1: this.val.top1, valLoss: this.val.loss,
+      minEntropy: this.minEntropy, stoppedEarly,
+    });
+  }
+
+  get generationNumber(): number {
+    return this.generation;
+  }
+}

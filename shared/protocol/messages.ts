@@ -1,0 +1,159 @@
+// Control-plane messages between coordinator (ROUTER) and workers (DEALER): one zod schema per type, versioned.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+/** Largest control message accepted (bytes); state and gradients travel on the ring, never here. */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+
+const id = z.number().int().nonnegative();
+const step = z.number().int().nonnegative();
+const generation = z.number().int().nonnegative();
+const finite = z.number().finite();
+
+const envelope = { v: z.literal(PROTOCOL_VERSION), id };
+
+/** Worker → coordinator. */
+export const Hello = z.object({
+  ...envelope,
+  type: z.literal('worker.hello'),
+  workerId: z.string().min(1).max(200),
+  configHash: z.string().min(1).max(64),
+  host: z.string().max(255),
+  pid: z.number().int(),
+  /** Endpoint where this worker's ring PULL binds (tcp://host:port or ipc://path). */
+  ringEndpoint: z.string().min(1).max(500),
+  /** Optimizer steps of the whole job as this worker computes them from config and dataset (all must agree). */
+  totalSteps: step,
+  /** What the worker holds now: null for a fresh process. */
+  held: z.object({ generation, step, rank: z.number().int() }).nullable(),
+});
+
+export const Heartbeat = z.object({
+  ...envelope,
+  type: z.literal('worker.heartbeat'),
+  workerId: z.string().min(1),
+  generation,
+  rank: z.number().int(),
+  step,
+  ringEndpoint: z.string().min(1).max(500),
+  worldSize: z.number().int().positive(),
+});
+
+export const Report = z.object({
+  ...envelope,
+  type: z.literal('worker.report'),
+  workerId: z.string().min(1),
+  generation,
+  rank: z.number().int().nonnegative(),
+  /** Optimizer step just completed (0-based); the replica now holds step + 1 steps. */
+  step,
+  epoch: z.number().int().nonnegative(),
+  samples: z.number().int().nonnegative(),
+  loss: z.number(),
+  accuracy: finite,
+  lr: finite,
+  gradNorm: z.number(),
+  temperature: finite,
+  entropy: z.array(z.array(finite)).max(1024),
+  seconds: z.object({ data: finite, forward_backward: finite, allreduce: finite, optimizer: finite }),
+});
+
+export const Eval = z.object({
+  ...envelope,
+  type: z.literal('worker.eval'),
+  workerId: z.string().min(1),
+  generation,
+  step,
+  epoch: z.number().int().nonnegative(),
+  valTop1: finite,
+  valLoss: finite,
+  n: z.number().int().nonnegative(),
+});
+
+export const Stopped = z.object({
+  ...envelope,
+  type: z.literal('worker.stopped'),
+  workerId: z.string().min(1),
+  generation,
+  /** Steps this replica has applied (the next step it would run). */
+  held: step,
+  reason: z.string().max(2000),
+});
+
+export const Checkpointed = z.object({
+  ...envelope,
+  type: z.literal('worker.checkpointed'),
+  workerId: z.string().min(1),
+  step,
+  path: z.string().max(4096),
+  seconds: finite,
+});
+
+export const Done = z.object({
+  ...envelope,
+  type: z.literal('worker.done'),
+  workerId: z.string().min(1),
+  generation,
+  held: step,
+});
+
+/** Coordinator → worker. */
+export const Start = z.object({
+  ...envelope,
+  type: z.literal('coord.start'),
+  generation,
+  rank: z.number().int().nonnegative(),
+  worldSize: z.number().int().positive(),
+  /** Ring endpoints by rank. */
+  peers: z.array(z.string().min(1)).min(1),
+  /** Rank whose state every rank takes (-1: rank 0 loads the latest checkpoint, or initialises, then broadcasts). */
+  source: z.number().int().min(-1),
+  /** Steps the source holds (what the generation resumes from). */
+  resumeStep: step,
+  totalSteps: step,
+  runDir: z.string().max(4096),
+  /** May rank 0 load the latest checkpoint of runDir (resume), or must the run dir hold none? */
+  resume: z.boolean(),
+});
+
+export const Abort = z.object({
+  ...envelope,
+  type: z.literal('coord.abort'),
+  generation,
+  /** Stop before running this step (null: at once, leaving any in-flight all-reduce). */
+  atStep: step.nullable(),
+  reason: z.string().max(2000),
+});
+
+export const Stop = z.object({
+  ...envelope,
+  type: z.literal('coord.stop'),
+  reason: z.string().max(2000),
+  /** Write a final checkpoint before exiting (rank 0). */
+  checkpoint: z.boolean(),
+  /** Stop before running this step, so every rank stops at the same boundary (null: at the next one). */
+  atStep: step.nullable(),
+});
+
+export const CoordHeartbeat = z.object({ ...envelope, type: z.literal('coord.heartbeat'), generation });
+
+/** Either direction: a refusal or a problem with a received message. */
+export const ErrorMsg = z.object({
+  ...envelope,
+  type: z.literal('error'),
+  code: z.string().max(64),
+  message: z.string().max(4000),
+  /** Request id of the message this answers, when known. */
+  inReplyTo: id.nullable(),
+  fatal: z.boolean(),
+});
+
+export const Message = z.discriminatedUnion('type', [
+  Hello, Heartbeat, Report, Eval, Stopped, Checkpointed, Done, Start, Abort, Stop, CoordHeartbeat, ErrorMsg,
+]);
+
+export type Message = z.infer<typeof Message>;
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+/** A message as the sender builds it: the codec adds the version and the request id. */
+export type Outgoing<T extends MessageType = MessageType> = T extends MessageType ? Omit<MessageOf<T>, 'v' | 'id'> : never;

@@ -1,0 +1,319 @@
+// A worker process: connects to the coordinator, joins generations, syncs state over the ring, trains its shard,
+// reports every step, checkpoints (rank 0), and survives peers and the coordinator going away.
+import { Dealer } from 'zeromq';
+import type { Config } from '../shared/config/index.js';
+import { configHash } from '../shared/config/index.js';
+import type { Logger } from '../shared/log.js';
+import { encode, decode, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
+import { initBackend } from './backend.js';
+import { prepareData, type PreparedData } from './data/prepare.js';
+import { globalBatches, splitForRank, stepsPerEpoch } from './data/sampler.js';
+import { buildModel } from './models/index.js';
+import { Ring } from './comm/ring.js';
+import { Trainer } from './train/trainer.js';
+import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
+import { evaluate } from './train/step.js';
+import { layerEntropies } from './train/local.js';
+import { saveCheckpoint, loadLatestCheckpoint, checkpointDir } from './train/checkpointing.js';
+import { CheckpointWriter } from '../shared/checkpoint/store.js';
+
+export interface WorkerOptions {
+  workerId: string;
+  /** tcp://HOST:PORT of the coordinator's ROUTER. */
+  coordinator: string;
+  /** Where peers reach this worker's ring PULL (ipc://… or tcp://host:port). */
+  ringEndpoint: string;
+  /** What the PULL binds (tcp://0.0.0.0:port for tcp; the same ipc:// path otherwise). */
+  ringListen: string;
+}
+
+type Start = MessageOf<'coord.start'>;
+
+class Stopping extends Error {}
+
+export class Worker {
+  private readonly dealer: Dealer;
+  private trainer!: Trainer;
+  private layout!: StateLayout;
+  private data!: PreparedData;
+  private ring: Ring | undefined;
+  private generation = -1;
+  private rank = -1;
+  private worldSize = 0;
+  /** Set by coord.abort: stop before running step `atStep` (or at once when null) of `generation`. */
+  private abort: { generation: number; atStep: number | null } | undefined;
+  private stop: { checkpoint: boolean; atStep: number | null } | undefined;
+  private pendingStart: Start | undefined;
+  private wake: (() => void) | undefined;
+  private sendChain: Promise<void> = Promise.resolve();
+  private lastCoordinatorSeen = Date.now();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private finished = false;
+  private startMsg: Start | undefined;
+  /** Rank 0 writes checkpoints in the background so a slow disk never stalls the ring. */
+  private writer: CheckpointWriter | undefined;
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly opts: WorkerOptions,
+    private readonly log: Logger,
+  ) {
+    this.dealer = new Dealer({
+      routingId: opts.workerId,
+      sendHighWaterMark: 10000,
+      reconnectInterval: 100,
+      reconnectMaxInterval: 1000,
+      linger: 1000,
+    });
+  }
+
+  /** Sends in order (one pending send per socket); never throws into the training loop. */
+  private send(msg: Outgoing): void {
+    const frame = encode(msg);
+    this.sendChain = this.sendChain.then(
+      () => this.dealer.send(frame),
+    ).catch((e: unknown) => this.log.warn({ err: (e as Error).message, type: msg.type }, 'control message not sent'));
+  }
+
+  async run(): Promise<number> {
+    const backend = await initBackend(this.config.backend, (msg, fields) => this.log.info(fields ?? {}, msg));
+    this.data = await prepareData(this.config);
+    const model = buildModel(this.config);
+    this.trainer = new Trainer(this.config, model, 0, this.totalSteps());
+    this.layout = stateLayout(this.trainer);
+    this.dealer.connect(this.opts.coordinator);
+    this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);
+    this.send({
+      type: 'worker.hello', workerId: this.opts.workerId, configHash: configHash(this.config), host: process.env.HOSTNAME ?? '',
+      pid: process.pid, ringEndpoint: this.opts.ringEndpoint, totalSteps: this.trainer.totalSteps, held: null,
+    });
+    this.heartbeat = setInterval(() => this.beat(), this.config.dist.heartbeatMs);
+    void this.receive();
+    try {
+      for (;;) {
+        const start = await this.nextStart();
+        if (!start) break;
+        await this.runGeneration(start);
+        if (this.finished || this.stop) break;
+      }
+    } finally {
+      clearInterval(this.heartbeat);
+      await this.sendChain;
+      await this.ring?.close().catch(() => undefined);
+      this.dealer.close();
+      this.trainer.dispose();
+    }
+    return 0;
+  }
+
+  private totalSteps(): number {
+    const perEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
+    const planned = perEpoch * this.config.train.epochs;
+    return this.config.train.maxSteps > 0 ? Math.min(planned, this.config.train.maxSteps) : planned;
+  }
+
+  private beat(): void {
+    this.send({
+      type: 'worker.heartbeat', workerId: this.opts.workerId, generation: Math.max(0, this.generation), rank: this.rank,
+      step: this.trainer.step, ringEndpoint: this.opts.ringEndpoint, worldSize: Math.max(1, this.worldSize),
+    });
+    const silent = Date.now() - this.lastCoordinatorSeen;
+    if (silent > this.config.dist.heartbeatTimeoutMs * 3 && silent < this.config.dist.heartbeatTimeoutMs * 3 + this.config.dist.heartbeatMs) {
+      this.log.warn({ silentMs: silent }, 'coordinator silent; training goes on and reports are queued until it is back');
+    }
+  }
+
+  private async receive(): Promise<void> {
+    for await (const frames of this.dealer) {
+      const d = decode(frames[frames.length - 1]);
+      if (!d.ok) {
+        this.log.warn({ error: d.error }, 'bad control message from the coordinator');
+        this.send({ type: 'error', code: 'SGT_PROTOCOL', message: d.error, inReplyTo: d.id, fatal: false });
+        continue;
+      }
+      this.lastCoordinatorSeen = Date.now();
+      const m = d.msg;
+      switch (m.type) {
+        case 'coord.start':
+          this.pendingStart = m;
+          break;
+        case 'coord.abort':
+          if (m.generation >= this.generation) {
+            this.abort = { generation: m.generation, atStep: m.atStep };
+            this.log.info({ generation: m.generation, atStep: m.atStep, reason: m.reason }, 'abort requested');
+            if (m.atStep === null) void this.ring?.close();
+          }
+          break;
+        case 'coord.stop':
+          this.stop = { checkpoint: m.checkpoint, atStep: m.atStep };
+          this.log.info({ reason: m.reason }, 'stop requested');
+          break;
+        case 'coord.heartbeat':
+          break;
+        case 'error':
+          this.log.error({ code: m.code, message: m.message }, `coordinator: ${m.message}`);
+          if (m.fatal) {
+            process.exitCode = 3;
+            this.stop = { checkpoint: false, atStep: null };
+          }
+          break;
+        default:
+          this.send({ type: 'error', code: 'SGT_PROTOCOL', message: `unexpected ${m.type} at a worker`, inReplyTo: m.id, fatal: false });
+      }
+      this.wake?.();
+    }
+  }
+
+  /** Waits for coord.start (or stop). */
+  private async nextStart(): Promise<Start | undefined> {
+    for (;;) {
+      if (this.stop) return undefined;
+      if (this.pendingStart) {
+        const s = this.pendingStart;
+        this.pendingStart = undefined;
+        return s;
+      }
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 200);
+      });
+    }
+  }
+
+  private async runGeneration(start: Start): Promise<void> {
+    this.generation = start.generation;
+    this.rank = start.rank;
+    this.worldSize = start.worldSize;
+    this.startMsg = start;
+    this.abort = undefined;
+    this.trainer.rank = start.rank;
+    this.trainer.totalSteps = start.totalSteps;
+    const log = this.log.child({ generation: start.generation, rank: start.rank });
+    const ring = new Ring({
+      rank: start.rank, worldSize: start.worldSize, listen: this.opts.ringListen, next: start.peers[(start.rank + 1) % start.worldSize],
+      generation: start.generation, chunkBytes: this.config.dist.chunkBytes, timeoutMs: this.config.dist.allreduceTimeoutMs,
+      logger: log,
+    });
+    this.ring = ring;
+    try {
+      await ring.open();
+      await this.syncState(start, ring, log);
+      log.info({ step: this.trainer.step, worldSize: start.worldSize }, `generation ${start.generation}: rank ${start.rank}/${start.worldSize} from step ${this.trainer.step}`);
+      await this.trainLoop(start, ring, log);
+    } catch (e) {
+      const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;
+      if (!(e instanceof Stopping)) log.warn({ err: reason, step: this.trainer.step }, 'generation failed; waiting for the coordinator to re-form');
+      this.send({ type: 'worker.stopped', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step, reason });
+      if ((e as { code?: string }).code === 'SGT_NONFINITE_LOSS') throw e;
+    } finally {
+      await ring.close().catch(() => undefined);
+      this.ring = undefined;
+    }
+  }
+
+  /** Every rank takes the source's state: the most advanced survivor, or rank 0's checkpoint / fresh init. */
+  private async syncState(start: Start, ring: Ring, log: Logger): Promise<void> {
+    let source = start.source;
+    if (source < 0) {
+      source = 0;
+      if (start.rank === 0) {
+        const restored = await loadLatestCheckpoint(this.trainer, start.runDir, this.config);
+        if (restored) log.info({ step: this.trainer.step, path: restored }, `resumed from checkpoint ${restored}`);
+      }
+    }
+    if (start.worldSize === 1) return;
+    const buf = new Float32Array(this.layout.total);
+    if (start.rank === source) packState(this.trainer, this.layout, buf);
+    await ring.broadcast(buf, source);
+    if (start.rank !== source) unpackState(this.trainer, this.layout, buf);
+  }
+
+  private async trainLoop(start: Start, ring: Ring, log: Logger): Promise<void> {
+    const n = this.data.train.index.ids.length;
+    const gb = this.config.train.globalBatch;
+    const perEpoch = stepsPerEpoch(n, gb, false);
+    let epochBatches: Int32Array[] | undefined;
+    let epochOf = -1;
+    const reduce = (flat: Float32Array) => ring.allReduceSum(flat);
+    while (this.trainer.step < start.totalSteps) {
+      const step = this.trainer.step;
+      if (this.stop && (this.stop.atStep === null || step >= this.stop.atStep)) {
+        if (this.stop.checkpoint && start.rank === 0) await this.checkpoint(start, log, true);
+        throw new Stopping(`stopped before step ${step}`);
+      }
+      if (this.abort && this.abort.generation === start.generation && (this.abort.atStep === null || step >= this.abort.atStep)) {
+        throw new Stopping(`aborted before step ${step}`);
+      }
+      const epoch = Math.floor(step / perEpoch);
+      if (epoch !== epochOf) {
+        epochBatches = globalBatches(n, this.config.seed, epoch, gb);
+        epochOf = epoch;
+      }
+      const t0 = performance.now();
+      const ids = splitForRank(epochBatches![step % perEpoch], start.worldSize, start.rank);
+      const batch = this.data.train.gather(ids);
+      const t1 = performance.now();
+      const r = await this.trainer.trainStep(batch, reduce);
+      this.send({
+        type: 'worker.report', workerId: this.opts.workerId, generation: start.generation, rank: start.rank, step: r.step, epoch,
+        samples: r.samples, loss: r.loss, accuracy: r.accuracy, lr: r.lr, gradNorm: r.gradNorm, temperature: this.config.model.temperature,
+        entropy: r.entropy.map((h) => Array.from(h)),
+        seconds: { data: (t1 - t0) / 1000, ...r.seconds },
+      });
+      const done = this.trainer.step;
+      const endOfEpoch = done % perEpoch === 0 || done === start.totalSteps;
+      if (endOfEpoch) {
+        const e = Math.ceil(done / perEpoch);
+        if (e % this.config.train.evalEveryEpochs === 0 || done === start.totalSteps) await this.evaluate(start, ring, e);
+      }
+      const every = this.config.checkpoint.everySteps;
+      if (start.rank === 0 && ((every > 0 && done % every === 0) || done === start.totalSteps)) {
+        await this.checkpoint(start, log, done === start.totalSteps);
+      }
+      if (log.isLevelEnabled('debug')) log.debug({ step: done, entropy: layerEntropies(r.entropy) }, 'step');
+    }
+    this.finished = true;
+    this.send({ type: 'worker.done', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step });
+    // Wait for the coordinator's stop so that peers finish their last collectives before anyone closes.
+    while (!this.stop) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Distributed validation: each rank takes a contiguous slice; sums plus denominator are all-reduced. */
+  private async evaluate(start: Start, ring: Ring, epoch: number): Promise<void> {
+    const val = this.data.val;
+    const ids = splitForRank(val.index.ids, start.worldSize, start.rank);
+    const b = val.gather(ids);
+    const r = evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, this.config.model.temperature);
+    const sums = Float32Array.of(r.correct, r.lossSum, r.n);
+    await ring.allReduceSum(sums);
+    if (start.rank === 0) {
+      this.send({
+        type: 'worker.eval', workerId: this.opts.workerId, generation: start.generation, step: this.trainer.step, epoch,
+        valTop1: sums[0] / Math.max(1, sums[2]), valLoss: sums[1] / Math.max(1, sums[2]), n: sums[2],
+      });
+    }
+  }
+
+  /** Queues a checkpoint (copied synchronously, written in the background); `final` waits until it is durable. */
+  private async checkpoint(start: Start, log: Logger, final = false): Promise<void> {
+    this.writer ??= new CheckpointWriter(checkpointDir(start.runDir), {
+      keep: this.config.checkpoint.keep,
+      onWritten: (i) => {
+        log.info({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written');
+        this.send({ type: 'worker.checkpointed', workerId: this.opts.workerId, step: i.step, path: i.path, seconds: i.seconds });
+      },
+    });
+    await saveCheckpoint(this.trainer, start.runDir, this.config, { generation: start.generation }, this.writer);
+    if (final) await this.writer.flush();
+  }
+
+  /** SIGTERM without a coordinator's stop: stop at the next step boundary; rank 0 writes a final checkpoint. */
+  terminate(): void {
+    this.stop ??= { checkpoint: true, atStep: null };
+    this.wake?.();
+  }
+
+  get current(): Start | undefined {
+    return this.startMsg;
+  }
+}
