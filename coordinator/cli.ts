@@ -17,7 +17,7 @@ commands:
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
-  --run-dir DIR                 checkpoints, ledger and logs of the run (default runs/<config name>)
+  --run-dir DIR                 checkpoints, ledger and logs of the run (default runs/<config name>/<timestamp>)
   --resume auto|never           continue the job in --run-dir from its latest checkpoint (default never)
   --coordinator HOST:PORT       where the coordinator listens (default dist.coordinator; MASTER_ADDR:MASTER_PORT alias)
   --gpus all|0,1,...            pin one worker per GPU (CUDA_VISIBLE_DEVICES)
@@ -83,14 +83,24 @@ function aliasEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 function load(p: ParsedArgs): Readonly<Config> {
   const env = aliasEnv(process.env);
   const coordinatorFlag = p.flags.get('coordinator');
-  return loadConfig({ file: p.flags.get('config'), args: coordinatorFlag ? [...p.configArgs, '--dist.coordinator', coordinatorFlag] : p.configArgs, env });
+  const args = [...p.configArgs];
+  if (coordinatorFlag) {
+    // --coordinator wins over a --dist.coordinator passed through to a worker.
+    const i = args.indexOf('--dist.coordinator');
+    if (i >= 0) args.splice(i, 2);
+    args.push('--dist.coordinator', coordinatorFlag);
+  }
+  return loadConfig({ file: p.flags.get('config'), args, env });
 }
 
+/** --run-dir, or a fresh runs/<config name>/<UTC timestamp> (resuming needs the explicit directory). */
 function runDirOf(p: ParsedArgs): string {
   const dir = p.flags.get('run-dir');
   if (dir) return resolve(dir);
+  if (p.flags.get('resume') === 'auto') throw new SigmaError('SGT_CLI_USAGE', '--resume auto needs --run-dir DIR (the run to continue)');
   const name = (p.flags.get('config') ?? 'default').replace(/^.*\//, '').replace(/\.(ya?ml|json)$/, '');
-  return resolve('runs', name);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return resolve('runs', name, stamp);
 }
 
 function resumeOf(p: ParsedArgs): 'auto' | 'never' {

@@ -205,6 +205,13 @@ export class Coordinator {
         member.stopped = true;
         member.held = { generation: m.generation, step: m.held };
         if (m.generation !== this.generation) return;
+        if (m.fatal) {
+          this.progress.note(`job failed: ${m.workerId}: ${m.reason}`, { workerId: m.workerId });
+          this.fail(new SigmaError('SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`));
+          this.phase = 'done';
+          for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: m.reason, checkpoint: false, atStep: null });
+          return;
+        }
         if (this.phase === 'running') {
           this.failures += 1;
           this.reform(`${m.workerId} left generation ${m.generation}: ${m.reason}`, null);

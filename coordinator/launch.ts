@@ -56,6 +56,7 @@ export class Launcher {
     const workerId = `${this.o.nodeName}-${slot.localRank}`;
     const env: NodeJS.ProcessEnv = { ...RING_MALLOC_ENV, ...process.env, ...this.o.env };
     if (this.o.gpus) env.CUDA_VISIBLE_DEVICES = this.o.gpus[slot.localRank];
+    env.SGT_LAUNCHER_PID = String(process.pid); // workers exit if their launcher dies (no orphans)
     const args = [CLI, 'worker', ...this.o.configArgs, '--coordinator', this.o.coordinator, '--worker-id', workerId, '--local-rank', String(slot.localRank)];
     // Own process group: a terminal's Ctrl-C reaches the launcher, which stops the job in order.
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'SGT_CHECKPOINT_INVALID'
   | 'SGT_PROTOCOL'
   | 'SGT_COMM'
+  | 'SGT_REPLICA_MISMATCH'
   | 'SGT_CLI_USAGE';
 
 export class SigmaError extends Error {

@@ -1,6 +1,8 @@
 // A worker process: connects to the coordinator, joins generations, syncs state over the ring, trains its shard,
 // reports every step, checkpoints (rank 0), and survives peers and the coordinator going away.
+import { createHash } from 'node:crypto';
 import { Dealer } from 'zeromq';
+import { SigmaError } from '../shared/errors.js';
 import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
 import type { Logger } from '../shared/log.js';
@@ -113,6 +115,11 @@ export class Worker {
   }
 
   private beat(): void {
+    const launcher = Number(process.env.SGT_LAUNCHER_PID);
+    if (launcher > 0 && process.ppid !== launcher) {
+      this.log.error({ launcher }, 'launcher process is gone; exiting');
+      process.exit(1);
+    }
     this.send({
       type: 'worker.heartbeat', workerId: this.opts.workerId, generation: Math.max(0, this.generation), rank: this.rank,
       step: this.trainer.step, ringEndpoint: this.opts.ringEndpoint, worldSize: Math.max(1, this.worldSize),
@@ -203,8 +210,10 @@ export class Worker {
     } catch (e) {
       const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;
       if (!(e instanceof Stopping)) log.warn({ err: reason, step: this.trainer.step }, 'generation failed; waiting for the coordinator to re-form');
-      this.send({ type: 'worker.stopped', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step, reason });
-      if ((e as { code?: string }).code === 'SGT_NONFINITE_LOSS') throw e;
+      const code = (e as { code?: string }).code;
+      const fatal = code === 'SGT_NONFINITE_LOSS' || code === 'SGT_REPLICA_MISMATCH';
+      this.send({ type: 'worker.stopped', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step, reason, fatal });
+      if (fatal) throw e;
     } finally {
       await ring.close().catch(() => undefined);
       this.ring = undefined;
@@ -266,16 +275,48 @@ export class Worker {
         const e = Math.ceil(done / perEpoch);
         if (e % this.config.train.evalEveryEpochs === 0 || done === start.totalSteps) await this.evaluate(start, ring, e);
       }
-      const every = this.config.checkpoint.everySteps;
-      if (start.rank === 0 && ((every > 0 && done % every === 0) || done === start.totalSteps)) {
+      const ckptEvery = this.config.checkpoint.everySteps;
+      if (start.rank === 0 && ((ckptEvery > 0 && done % ckptEvery === 0) || done === start.totalSteps)) {
         await this.checkpoint(start, log, done === start.totalSteps);
       }
+      const every = this.config.dist.consistencyEverySteps;
+      if ((every > 0 && done % every === 0) || done === start.totalSteps) await this.checkConsistency(start, ring, log);
       if (log.isLevelEnabled('debug')) log.debug({ step: done, entropy: layerEntropies(r.entropy) }, 'step');
     }
     this.finished = true;
-    this.send({ type: 'worker.done', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step });
-    // Wait for the coordinator's stop so that peers finish their last collectives before anyone closes.
-    while (!this.stop) await new Promise((r) => setTimeout(r, 50));
+    // Wait for the coordinator's stop so that peers finish their last collectives before anyone closes; repeat
+    // `done` in case the coordinator restarted and missed it.
+    for (let i = 0; !this.stop; i++) {
+      if (i % 20 === 0) this.send({ type: 'worker.done', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SHA-256 of every parameter and buffer, as this replica holds them. */
+  stateHash(): string {
+    const h = createHash('sha256');
+    for (const [name, arr] of this.trainer.state.snapshot()) {
+      h.update(name);
+      h.update(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+    }
+    return h.digest('hex');
+  }
+
+  /**
+   * All replicas must hold bitwise-identical parameters and u/v vectors. Each rank puts the first 64 bits of its
+   * state hash, as four 16-bit integers (exact in float32), into its own slot; one all-reduce gathers them all.
+   */
+  private async checkConsistency(start: Start, ring: Ring, log: Logger): Promise<void> {
+    const hash = this.stateHash();
+    const slots = new Float32Array(start.worldSize * 4);
+    for (let i = 0; i < 4; i++) slots[start.rank * 4 + i] = parseInt(hash.slice(i * 4, i * 4 + 4), 16);
+    await ring.allReduceSum(slots);
+    const key = (r: number) => Array.from(slots.subarray(r * 4, r * 4 + 4)).join(',');
+    const differ = Array.from({ length: start.worldSize }, (_, r) => r).filter((r) => key(r) !== key(0));
+    log.info({ step: this.trainer.step, stateHash: hash, consistent: differ.length === 0 }, `replica state hash ${hash.slice(0, 16)} at step ${this.trainer.step}`);
+    if (differ.length > 0) {
+      throw new SigmaError('SGT_REPLICA_MISMATCH', `replicas diverged at step ${this.trainer.step}: ranks ${differ.join(', ')} hold other parameters or u vectors than rank 0 (generation ${start.generation}); this is a bug — report it with the run's logs`);
+    }
   }
 
   /** Distributed validation: each rank takes a contiguous slice; sums plus denominator are all-reduced. */

@@ -84,10 +84,13 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     }
   }
   const args = opts.args ?? [];
+  const seen = new Set<string>();
   for (const a of args) {
     if (!a.startsWith('--')) continue;
     const key = a.slice(2).split('=')[0];
     if (!keys.has(key)) throw new SigmaError('SGT_CONFIG_INVALID', `unknown config flag --${key}: no such key (see README's configuration table)`);
+    if (seen.has(key)) throw new SigmaError('SGT_CONFIG_INVALID', `config flag --${key} is given twice: give it once`);
+    seen.add(key);
   }
   const conf = convict(withBindings(schema as unknown as SchemaNode) as never, { env: env as Record<string, string>, args });
   const where = opts.file ?? 'defaults';

@@ -62,6 +62,7 @@ export interface Config {
     transport: 'auto' | 'ipc' | 'tcp';
     ringHost: string;
     ringPortBase: number;
+    consistencyEverySteps: number;
   };
   checkpoint: { everySteps: number; keep: number };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent' };
@@ -152,6 +153,7 @@ export const schema = {
     transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when every worker shares a host).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
     ringHost: { doc: 'Address other workers reach this worker\'s ring socket at (tcp).', format: 'string', default: '127.0.0.1' },
     ringPortBase: { doc: 'tcp ring port of local rank 0 (local rank r uses base + r).', format: 'positive-int', default: 29500 },
+    consistencyEverySteps: { doc: 'Check every this many steps (and at the end) that all replicas hold bitwise-identical parameters and u vectors (0: only at the end).', format: 'count', default: 50 },
   },
   checkpoint: {
     everySteps: { doc: 'Checkpoint every this many steps (0: only at the end and on SIGTERM).', format: 'count', default: 50 },

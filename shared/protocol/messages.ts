@@ -78,6 +78,8 @@ export const Stopped = z.object({
   /** Steps this replica has applied (the next step it would run). */
   held: step,
   reason: z.string().max(2000),
+  /** The job cannot go on (non-finite loss, diverged replicas): the coordinator stops it. */
+  fatal: z.boolean(),
 });
 
 export const Checkpointed = z.object({
