@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'SGT_PROTOCOL'
   | 'SGT_COMM'
   | 'SGT_REPLICA_MISMATCH'
-  | 'SGT_CLI_USAGE';
+  | 'SGT_CLI_USAGE'
+  | 'SGT_METRICS';
 
 export class SigmaError extends Error {
   readonly code: ErrorCode;
