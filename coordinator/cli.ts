@@ -14,6 +14,7 @@ commands:
   coordinator [--workers N]     the job's coordinator (expects N workers; WORLD_SIZE is an alias)
   launch --nproc-per-node N     start and supervise N workers on this machine (one per GPU with --gpus)
   worker                        one worker (normally started by launch/run)
+  ctl set-temperature TAU       set the attention temperature of a running job (at the next common step boundary)
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
@@ -145,6 +146,7 @@ async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logg
   const { Coordinator } = await import('./coordinator.js');
   const { port } = splitHostPort(config.dist.coordinator);
   const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p) }, log);
+  if (config.metrics.enabled) await c.serveMetrics(config.metrics.host, config.metrics.port);
   return c;
 }
 
@@ -157,7 +159,37 @@ function printSummary(log: Logger, s: import('./coordinator.js').JobSummary): vo
   );
 }
 
+/** `sigmatrain ctl set-temperature 0.1 [--coordinator HOST:PORT] [--config F]`. */
+async function ctl(argv: string[]): Promise<number> {
+  const [verb, value, ...rest] = argv;
+  if (verb !== 'set-temperature' || value === undefined) throw new SigmaError('SGT_CLI_USAGE', 'usage: sigmatrain ctl set-temperature TAU [--coordinator HOST:PORT]');
+  const tau = Number(value);
+  if (!Number.isFinite(tau) || tau <= 0) throw new SigmaError('SGT_CLI_USAGE', `temperature must be a positive number, got "${value}"`);
+  const p = parseArgs(['ctl', ...rest]);
+  const config = load(p);
+  const { Dealer } = await import('zeromq');
+  const { encode, decode } = await import('../shared/protocol/index.js');
+  const d = new Dealer({ receiveTimeout: 10_000, linger: 0 });
+  d.connect(`tcp://${config.dist.coordinator}`);
+  try {
+    await d.send(encode({ type: 'ctl.set-temperature', value: tau }));
+    const [frame] = await d.receive();
+    const r = decode(frame);
+    if (!r.ok) throw new SigmaError('SGT_PROTOCOL', `bad reply from the coordinator: ${r.error}`);
+    if (r.msg.type === 'error') throw new SigmaError('SGT_PROTOCOL', `coordinator refused: ${r.msg.message}`);
+    if (r.msg.type !== 'ctl.ok') throw new SigmaError('SGT_PROTOCOL', `unexpected reply ${r.msg.type}`);
+    console.log(r.msg.message);
+    return 0;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EAGAIN') throw new SigmaError('SGT_PROTOCOL', `no answer from a coordinator at ${config.dist.coordinator} within 10 s: is the job running (--coordinator HOST:PORT)?`);
+    throw e;
+  } finally {
+    d.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'ctl') return ctl(argv.slice(1));
   const p = parseArgs(argv);
   if (p.help || !p.command) {
     console.log(USAGE);
@@ -201,6 +233,8 @@ async function main(argv: string[]): Promise<number> {
         coordinator: `tcp://${config.dist.coordinator}`,
         ringEndpoint: transport === 'ipc' ? ipc : `tcp://${config.dist.ringHost}:${port}`,
         ringListen: transport === 'ipc' ? ipc : `tcp://0.0.0.0:${port}`,
+        // Coordinator on the base port, worker with local rank r on base + 1 + r (deploy/prometheus/prometheus.yml).
+        metricsPort: config.metrics.enabled ? (config.metrics.port === 0 ? 0 : config.metrics.port + 1 + localRank) : undefined,
       }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => w.terminate());
       return w.run();

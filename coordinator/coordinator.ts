@@ -10,6 +10,9 @@ import type { Logger } from '../shared/log.js';
 import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { Ledger } from './ledger.js';
 import { Progress } from './progress.js';
+import { RunLog } from './runlog.js';
+import { CollapseDetector } from './guard.js';
+import { createRegistry, serveMetrics, CoordinatorMetrics, gaugeOf, counterOf, WORKER_METRICS } from '../shared/metrics/index.js';
 
 export interface CoordinatorOptions {
   /** tcp://*:PORT or tcp://HOST:PORT to bind. */
@@ -55,6 +58,9 @@ interface Persisted {
   totalSteps: number;
   configHash: string;
   done: boolean;
+  temperatureOverride: { value: number; fromStep: number } | null;
+  lrScale: number;
+  rollbacks: number;
 }
 
 type Phase = 'gathering' | 'running' | 'reforming' | 'stopping' | 'done';
@@ -64,6 +70,7 @@ export class Coordinator {
   private readonly members = new Map<string, Member>();
   private readonly ledger: Ledger;
   private readonly progress: Progress;
+  private readonly runLog: RunLog;
   private readonly hash: string;
   private generation = 0;
   private worldSize = 0;
@@ -85,6 +92,18 @@ export class Coordinator {
   private stopRequested = false;
   private readonly statePath: string;
   private hasProgress = false;
+  private temperatureOverride: { value: number; fromStep: number } | null = null;
+  private lrScale = 1;
+  private rollbacks = 0;
+  /** Set by the guard: the next generation starts from the checkpoint of this step. */
+  private rollbackTo: number | null = null;
+  private readonly detector: CollapseDetector;
+  readonly registry = createRegistry({ role: 'coordinator', defaultMetrics: true });
+  private readonly metrics = new CoordinatorMetrics(this.registry);
+  // The guard runs here (it sees every step's entropies), so its series live in the coordinator's registry.
+  private readonly collapseGauge = gaugeOf(this.registry, WORKER_METRICS.entropyCollapse);
+  private readonly collapseEvents = counterOf(this.registry, WORKER_METRICS.entropyCollapseEvents);
+  private metricsServer: { url: string; close(): Promise<void> } | undefined;
 
   constructor(
     private readonly config: Readonly<Config>,
@@ -104,10 +123,15 @@ export class Coordinator {
       }
       this.generation = persisted.generation;
       this.totalSteps = persisted.totalSteps;
+      this.temperatureOverride = persisted.temperatureOverride ?? null;
+      this.lrScale = persisted.lrScale ?? 1;
+      this.rollbacks = persisted.rollbacks ?? 0;
       this.hasProgress = true;
     }
     this.ledger = new Ledger(join(opts.runDir, 'ledger.jsonl'));
+    this.runLog = new RunLog(opts.runDir);
     this.progress = new Progress(log, config.train.logEverySteps, opts.tty);
+    this.detector = new CollapseDetector(config.guard);
   }
 
   private readPersisted(): Persisted | undefined {
@@ -117,8 +141,18 @@ export class Coordinator {
 
   private persist(): void {
     const tmp = `${this.statePath}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ generation: this.generation, totalSteps: this.totalSteps, configHash: this.hash, done: this.phase === 'done' } satisfies Persisted));
+    writeFileSync(tmp, JSON.stringify({
+      generation: this.generation, totalSteps: this.totalSteps, configHash: this.hash, done: this.phase === 'done',
+      temperatureOverride: this.temperatureOverride, lrScale: this.lrScale, rollbacks: this.rollbacks,
+    } satisfies Persisted));
     renameSync(tmp, this.statePath);
+  }
+
+  /** Serves this coordinator's /metrics and logs where. */
+  async serveMetrics(host: string, port: number): Promise<string> {
+    this.metricsServer = await serveMetrics(this.registry, { host, port });
+    this.log.info({ metrics: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`);
+    return this.metricsServer.url;
   }
 
   /** Binds and runs until the job completes (or is stopped); resolves with the summary. */
@@ -138,6 +172,7 @@ export class Coordinator {
       this.progress.stop();
       await new Promise((r) => setTimeout(r, 200)); // let the last stop messages leave
       this.router.close();
+      await this.metricsServer?.close();
     }
   }
 
@@ -195,10 +230,13 @@ export class Coordinator {
         return this.onReport(m);
       case 'worker.eval':
         this.val = { top1: m.valTop1, loss: m.valLoss };
+        this.runLog.evaluation({ step: m.step, epoch: m.epoch, time: Date.now(), valTop1: m.valTop1, valLoss: m.valLoss, n: m.n });
         this.progress.note(`epoch ${m.epoch}: val_top1=${m.valTop1.toFixed(3)} val_loss=${m.valLoss.toFixed(4)} (${m.n} images)`, { epoch: m.epoch, valTop1: m.valTop1, valLoss: m.valLoss, step: m.step });
         return;
       case 'worker.checkpointed':
+        this.metrics.checkpoint(m.seconds);
         this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
+        this.runLog.event({ kind: 'checkpoint', step: m.step, message: m.path, seconds: m.seconds });
         return;
       case 'worker.stopped':
         if (!member) return;
@@ -214,6 +252,7 @@ export class Coordinator {
         }
         if (this.phase === 'running') {
           this.failures += 1;
+          this.metrics.workerFailed();
           this.reform(`${m.workerId} left generation ${m.generation}: ${m.reason}`, null);
         } else if (this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
           this.complete(true);
@@ -225,6 +264,15 @@ export class Coordinator {
         member.held = { generation: m.generation, step: m.held };
         if (this.active().every((x) => x.done)) this.complete(false);
         return;
+      case 'worker.diagnostics':
+        this.lastBounds = m.entropyBound.length ? m.entropyBound : this.lastBounds;
+        this.runLog.diagnostics({
+          step: m.step, time: Date.now(), sharpness: m.sharpness ?? undefined, stabilityThreshold: m.stabilityThreshold ?? undefined,
+          entropyBound: m.entropyBound, spectral: m.spectral.map((x) => ({ name: x.name, sigma: x.sigma, gamma: x.gamma ?? undefined })),
+        });
+        return;
+      case 'ctl.set-temperature':
+        return this.setTemperature(routingId, m.value);
       case 'error':
         this.log.warn({ code: m.code, message: m.message }, 'worker reported a protocol error');
         return;
@@ -257,6 +305,7 @@ export class Coordinator {
     if (known?.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
       // The same worker id again: the process restarted; its old incarnation is gone.
       this.failures += 1;
+      this.metrics.workerFailed();
       this.reform(`${m.workerId} restarted`, null);
       return;
     }
@@ -283,8 +332,62 @@ export class Coordinator {
     }
   }
 
+  /** `sigmatrain ctl set-temperature`: every rank switches at the same future step boundary. */
+  private setTemperature(routingId: Buffer, value: number): void {
+    const fromStep = this.phase === 'running' ? this.lastReported + 3 : Math.max(0, this.lastReported + 1);
+    this.temperatureOverride = { value, fromStep };
+    this.persist();
+    for (const m of this.active()) this.sendTo(m, { type: 'coord.set-temperature', generation: this.generation, value, fromStep });
+    this.runLog.event({ kind: 'temperature', step: fromStep, message: `temperature set to ${value} from step ${fromStep}`, value });
+    this.progress.note(`attention temperature → ${value} from step ${fromStep}`, { value, fromStep });
+    this.router.send([routingId, encode({ type: 'ctl.ok', message: `temperature ${value} from step ${fromStep}`, fromStep })]).catch(() => undefined);
+  }
+
+  private lastBounds: number[][] | null = null;
+
+  /** The entropy-collapse guard: metric and log event, then the configured action. */
+  private guard(step: number, entropy: number[][]): void {
+    if (!this.config.guard.enabled) return;
+    for (const a of this.detector.observe(step, entropy, this.lastBounds)) {
+      const message = `entropy collapse in layer ${a.layer} at step ${step}: ${a.entropy.toFixed(3)} nats vs running max ${a.runningMax.toFixed(3)}` +
+        (a.bound !== null ? ` (bound ${a.bound.toFixed(3)})` : '');
+      this.log.warn({ event: 'entropy_collapse', ...a }, message);
+      this.runLog.event({ kind: 'collapse', step, message, layer: a.layer });
+      this.collapseGauge.set({ layer: String(a.layer), attn: 'self' }, 1);
+      this.collapseEvents.inc();
+      if (this.config.guard.action === 'stop') this.requestStop(message);
+      else if (this.config.guard.action === 'rollback') this.rollback(message, Math.max(0, step - this.config.guard.window + 1));
+    }
+  }
+
+
+  /** Generation that restarted from a rollback checkpoint: its first report says which step it restarted at. */
+  private rollbackGeneration: number | null = null;
+
+  private rollback(reason: string, onset: number): void {
+    if (this.phase !== 'running') return;
+    if (this.rollbacks >= this.config.guard.maxRollbacks) {
+      this.requestStop(`${reason}; ${this.rollbacks} rollbacks already: stopping`);
+      return;
+    }
+    this.rollbacks += 1;
+    this.lrScale *= this.config.guard.lrFactor;
+    // Rank 0 restarts from its latest checkpoint at or before the step where the entropy started to fall.
+    this.rollbackTo = onset;
+    this.detector.reset();
+    for (const m of this.members.values()) m.held = null;
+    this.runLog.event({ kind: 'rollback', step: onset, message: `${reason}: rolling back to the last checkpoint at or before step ${onset}, lr × ${this.lrScale}`, lrScale: this.lrScale });
+    this.reform(`rollback to the last checkpoint at or before step ${onset} (lr × ${this.lrScale.toPrecision(3)})`, this.lastReported + 3);
+  }
+
   private onReport(m: MessageOf<'worker.report'>): void {
     if (m.generation === this.generation && m.step > this.lastReported) this.lastReported = m.step;
+    if (m.generation === this.rollbackGeneration) {
+      // The first report after a rollback: steps from here on run again, so they leave the ledger.
+      this.ledger.truncate(m.step);
+      this.rollbackGeneration = null;
+      this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
+    }
     const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
     if (!fresh) return;
     this.samples += m.samples;
@@ -292,9 +395,17 @@ export class Coordinator {
     const perLayer = m.entropy.map((h) => h.reduce((a, b) => a + b, 0) / Math.max(1, h.length));
     const minEnt = Math.min(...m.entropy.flat());
     this.minEntropy = Math.min(this.minEntropy, minEnt);
+    const sps = this.samples / ((performance.now() - this.started) / 1000);
+    this.runLog.step({
+      step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, time: Date.now(), loss: m.loss, accuracy: m.accuracy,
+      lr: m.lr, gradNorm: m.gradNorm, temperature: m.temperature, samples: m.samples, samplesPerSecond: sps, entropy: m.entropy, seconds: m.seconds,
+    });
+    this.guard(m.step, m.entropy);
+    this.detector.collapsing().forEach((c, l) => this.collapseGauge.set({ layer: String(l), attn: 'self' }, c ? 1 : 0));
+    this.metrics.stepDone();
     this.progress.update({
       step: m.step + 1, total: this.totalSteps, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy,
-      samplesPerSecond: this.samples / ((performance.now() - this.started) / 1000), minEntropy: minEnt, entropyPerLayer: perLayer,
+      samplesPerSecond: sps, minEntropy: minEnt, entropyPerLayer: perLayer,
       worldSize: this.worldSize, generation: m.generation,
     });
   }
@@ -312,6 +423,7 @@ export class Coordinator {
   /** Ends the current generation: survivors stop at `atStep` (or at once) and report what they hold. */
   private reform(reason: string, atStep: number | null): void {
     if (this.phase === 'done' || this.phase === 'stopping') return;
+    this.runLog.event({ kind: atStep === null ? 'failure' : 'generation', step: this.lastReported + 1, message: reason });
     this.progress.note(`re-forming: ${reason}`, { generation: this.generation, reason, atStep });
     this.phase = 'reforming';
     this.reformDeadline = Date.now() + this.config.dist.allreduceTimeoutMs + 2 * this.config.dist.heartbeatTimeoutMs;
@@ -340,11 +452,12 @@ export class Coordinator {
     let source = -1;
     let resumeStep = 0;
     chosen.forEach((m, r) => {
-      if (m.held && m.held.step > resumeStep) {
+      if (this.rollbackTo === null && m.held && m.held.step > resumeStep) {
         resumeStep = m.held.step;
         source = r;
       }
     });
+    if (this.rollbackTo !== null) resumeStep = this.rollbackTo;
     for (const m of this.members.values()) {
       m.rank = undefined;
       m.stopped = false;
@@ -356,13 +469,18 @@ export class Coordinator {
       m.rank = rank;
       this.sendTo(m, {
         type: 'coord.start', generation: this.generation, rank, worldSize: chosen.length, peers, source, resumeStep,
-        totalSteps: this.totalSteps, runDir: this.opts.runDir, resume,
+        totalSteps: this.totalSteps, runDir: this.opts.runDir, resume, temperatureOverride: this.temperatureOverride,
+        lrScale: this.lrScale, rollbackTo: this.rollbackTo,
       });
     });
     this.hasProgress = true;
+    if (this.rollbackTo !== null) this.rollbackGeneration = this.generation;
+    this.rollbackTo = null;
     this.lastReported = resumeStep - 1;
     this.phase = 'running';
     this.persist();
+    this.metrics.setWorld(chosen.length, this.generation);
+    this.runLog.event({ kind: 'generation', step: resumeStep, message: `generation ${this.generation} with ${chosen.length} workers`, generation: this.generation, worldSize: chosen.length });
     this.progress.note(
       `generation ${this.generation}: ${chosen.length} workers [${chosen.map((m) => m.workerId).join(', ')}], from ${source >= 0 ? `rank ${source} at step ${resumeStep}` : 'the latest checkpoint or a fresh init'}`,
       { generation: this.generation, worldSize: chosen.length, source, resumeStep },
@@ -378,6 +496,7 @@ export class Coordinator {
         this.progress.note(`lost worker ${m.workerId}: silent for ${now - m.lastSeen} ms`, { workerId: m.workerId });
         if (m.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
           this.failures += 1;
+          this.metrics.workerFailed();
           this.reform(`${m.workerId} lost`, null);
         } else if (m.rank !== undefined && this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
           this.complete(true);

@@ -1,6 +1,6 @@
 // The sample ledger: one JSON line per completed optimizer step (first report wins), appended to <runDir>/ledger.jsonl;
 // a restarted coordinator reloads it, so resume and re-sharding keep every step exactly once.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface LedgerEntry {
@@ -36,6 +36,14 @@ export class Ledger {
     this.done.set(e.step, e);
     appendFileSync(this.path, JSON.stringify(e) + '\n');
     return true;
+  }
+
+  /** A rollback to the checkpoint of `step`: steps from there on will run again, so they leave the ledger. */
+  truncate(step: number): void {
+    for (const s of [...this.done.keys()]) if (s >= step) this.done.delete(s);
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, this.entries().map((e) => JSON.stringify(e) + '\n').join(''));
+    renameSync(tmp, this.path);
   }
 
   has(step: number): boolean {

@@ -16,8 +16,10 @@ import { Trainer } from './train/trainer.js';
 import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
 import { evaluate } from './train/step.js';
 import { layerEntropies } from './train/local.js';
-import { saveCheckpoint, loadLatestCheckpoint, checkpointDir } from './train/checkpointing.js';
+import { saveCheckpoint, loadLatestCheckpoint, loadCheckpointAtOrBefore, checkpointDir } from './train/checkpointing.js';
+import { temperatureAt, type TemperatureOverride } from './train/temperature.js';
 import { CheckpointWriter } from '../shared/checkpoint/store.js';
+import { createRegistry, setRank, serveMetrics, WorkerMetrics } from '../shared/metrics/index.js';
 
 export interface WorkerOptions {
   workerId: string;
@@ -27,6 +29,8 @@ export interface WorkerOptions {
   ringEndpoint: string;
   /** What the PULL binds (tcp://0.0.0.0:port for tcp; the same ipc:// path otherwise). */
   ringListen: string;
+  /** Port of this process's /metrics (0: ephemeral); undefined: metrics.enabled is false. */
+  metricsPort?: number;
 }
 
 type Start = MessageOf<'coord.start'>;
@@ -52,6 +56,10 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   private finished = false;
   private startMsg: Start | undefined;
+  private temperatureOverride: TemperatureOverride | null = null;
+  private readonly registry = createRegistry({ role: 'worker', rank: 0, defaultMetrics: true });
+  private readonly metrics: WorkerMetrics;
+  private metricsServer: { url: string; close(): Promise<void> } | undefined;
   /** Rank 0 writes checkpoints in the background so a slow disk never stalls the ring. */
   private writer: CheckpointWriter | undefined;
 
@@ -60,6 +68,7 @@ export class Worker {
     private readonly opts: WorkerOptions,
     private readonly log: Logger,
   ) {
+    this.metrics = new WorkerMetrics(this.registry, { perHead: config.metrics.perHead !== 'none' });
     this.dealer = new Dealer({
       routingId: opts.workerId,
       sendHighWaterMark: 10000,
@@ -83,6 +92,12 @@ export class Worker {
     const model = buildModel(this.config);
     this.trainer = new Trainer(this.config, model, 0, this.totalSteps());
     this.layout = stateLayout(this.trainer);
+    if (this.opts.metricsPort !== undefined) {
+      this.metricsServer = await serveMetrics(this.registry, { host: this.config.metrics.host, port: this.opts.metricsPort });
+      this.log.info({ metrics: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`);
+    }
+    for (const s of [...this.data.train.skipped, ...this.data.val.skipped]) this.log.warn({ path: s.path, reason: s.reason }, `skipped unreadable image ${s.path}`);
+    this.metrics.recordSkipped(this.data.train.skipped.length + this.data.val.skipped.length);
     this.dealer.connect(this.opts.coordinator);
     this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);
     this.send({
@@ -103,6 +118,7 @@ export class Worker {
       await this.sendChain;
       await this.ring?.close().catch(() => undefined);
       this.dealer.close();
+      await this.metricsServer?.close();
       this.trainer.dispose();
     }
     return 0;
@@ -157,6 +173,10 @@ export class Worker {
           break;
         case 'coord.heartbeat':
           break;
+        case 'coord.set-temperature':
+          this.temperatureOverride = { value: m.value, fromStep: m.fromStep };
+          this.log.info({ value: m.value, fromStep: m.fromStep }, `attention temperature → ${m.value} from step ${m.fromStep}`);
+          break;
         case 'error':
           this.log.error({ code: m.code, message: m.message }, `coordinator: ${m.message}`);
           if (m.fatal) {
@@ -195,6 +215,10 @@ export class Worker {
     this.abort = undefined;
     this.trainer.rank = start.rank;
     this.trainer.totalSteps = start.totalSteps;
+    this.trainer.lrScale = start.lrScale;
+    this.temperatureOverride = start.temperatureOverride;
+    setRank(this.registry, 'worker', start.rank);
+    this.metrics.setPerHead(this.config.metrics.perHead === 'all' || (this.config.metrics.perHead === 'rank0' && start.rank === 0));
     const log = this.log.child({ generation: start.generation, rank: start.rank });
     const ring = new Ring({
       rank: start.rank, worldSize: start.worldSize, listen: this.opts.ringListen, next: start.peers[(start.rank + 1) % start.worldSize],
@@ -225,7 +249,12 @@ export class Worker {
     let source = start.source;
     if (source < 0) {
       source = 0;
-      if (start.rank === 0) {
+      // A checkpoint still being written in the background must be on disk before choosing one to load.
+      if (start.rank === 0) await this.writer?.flush();
+      if (start.rank === 0 && start.rollbackTo !== null) {
+        const path = await loadCheckpointAtOrBefore(this.trainer, start.runDir, this.config, start.rollbackTo);
+        log.warn({ step: this.trainer.step, path, lrScale: start.lrScale }, `rolled back to checkpoint ${path}`);
+      } else if (start.rank === 0 && start.resume) {
         const restored = await loadLatestCheckpoint(this.trainer, start.runDir, this.config);
         if (restored) log.info({ step: this.trainer.step, path: restored }, `resumed from checkpoint ${restored}`);
       }
@@ -262,10 +291,19 @@ export class Worker {
       const ids = splitForRank(epochBatches![step % perEpoch], start.worldSize, start.rank);
       const batch = this.data.train.gather(ids);
       const t1 = performance.now();
-      const r = await this.trainer.trainStep(batch, reduce);
+      const temperature = temperatureAt(this.config.model, step, perEpoch, this.temperatureOverride);
+      const sentBefore = ring.stats.bytesSent;
+      const r = await this.trainer.trainStep(batch, reduce, temperature);
+      this.metrics.recordStep({
+        loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, temperature, samples: batch.n, tokens: batch.n * this.trainer.model.arch.tokens,
+        entropy: r.entropy.map((h) => Array.from(h)),
+        phases: { data: (t1 - t0) / 1000, ...r.seconds },
+        allreduceBytes: ring.stats.bytesSent - sentBefore, allreduceSeconds: r.seconds.allreduce,
+      });
+      if (batch.skipped.length) this.metrics.recordSkipped(batch.skipped.length);
       this.send({
         type: 'worker.report', workerId: this.opts.workerId, generation: start.generation, rank: start.rank, step: r.step, epoch,
-        samples: r.samples, loss: r.loss, accuracy: r.accuracy, lr: r.lr, gradNorm: r.gradNorm, temperature: this.config.model.temperature,
+        samples: r.samples, loss: r.loss, accuracy: r.accuracy, lr: r.lr, gradNorm: r.gradNorm, temperature,
         entropy: r.entropy.map((h) => Array.from(h)),
         seconds: { data: (t1 - t0) / 1000, ...r.seconds },
       });
@@ -324,7 +362,8 @@ export class Worker {
     const val = this.data.val;
     const ids = splitForRank(val.index.ids, start.worldSize, start.rank);
     const b = val.gather(ids);
-    const r = evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, this.config.model.temperature);
+    const perEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
+    const r = evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, temperatureAt(this.config.model, this.trainer.step, perEpoch, this.temperatureOverride));
     const sums = Float32Array.of(r.correct, r.lossSum, r.n);
     await ring.allReduceSum(sums);
     if (start.rank === 0) {

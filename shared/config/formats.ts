@@ -55,6 +55,30 @@ export function registerFormats(): void {
       validate: (v: unknown) => { if (typeof v !== 'boolean') throw new Error(`must be true or false, got ${JSON.stringify(v)}`); },
       coerce: (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v),
     },
+    'temperature-schedule': {
+      validate: (v: unknown) => {
+        if (!Array.isArray(v)) throw new Error(`must be a list of {fromEpoch | fromStep, value}, got ${show(v)}`);
+        v.forEach((e, i) => {
+          if (!e || typeof e !== 'object') throw new Error(`entry ${i} must be a mapping, got ${show(e)}`);
+          const keys = Object.keys(e);
+          const bad = keys.filter((k) => !['fromEpoch', 'fromStep', 'value'].includes(k));
+          if (bad.length) throw new Error(`entry ${i} has unknown key ${bad[0]} (allowed: fromEpoch, fromStep, value)`);
+          const { fromEpoch, fromStep, value } = e as Record<string, unknown>;
+          if ((fromEpoch === undefined) === (fromStep === undefined)) throw new Error(`entry ${i} needs exactly one of fromEpoch, fromStep`);
+          const at = fromEpoch ?? fromStep;
+          if (typeof at !== 'number' || !Number.isInteger(at) || at < 0) throw new Error(`entry ${i}: start must be a non-negative integer, got ${show(at)}`);
+          if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`entry ${i}: value must be a positive number, got ${show(value)}`);
+        });
+      },
+      coerce: (v: unknown) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v);
+        } catch {
+          return v;
+        }
+      },
+    },
     'triple': {
       validate: (v: unknown) => {
         if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {

@@ -20,6 +20,7 @@ export interface Config {
     attnDropout: number;
     dropPath: number;
     temperature: number;
+    temperatureSchedule: { fromEpoch?: number; fromStep?: number; value: number }[];
   };
   data: {
     kind: 'shapes' | 'imagefolder';
@@ -65,6 +66,23 @@ export interface Config {
     consistencyEverySteps: number;
   };
   checkpoint: { everySteps: number; keep: number };
+  diagnostics: {
+    everySteps: number;
+    sharpnessTopK: number;
+    lanczosIterations: number;
+    batch: number;
+  };
+  guard: {
+    enabled: boolean;
+    fraction: number;
+    boundMargin: number;
+    window: number;
+    warmupSteps: number;
+    action: 'none' | 'rollback' | 'stop';
+    lrFactor: number;
+    maxRollbacks: number;
+  };
+  metrics: { enabled: boolean; port: number; host: string; perHead: 'rank0' | 'all' | 'none' };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent' };
 }
 
@@ -100,6 +118,11 @@ export const schema = {
     attnDropout: { doc: 'Dropout rate on attention probabilities.', format: 'probability', default: 0 },
     dropPath: { doc: 'Stochastic-depth rate of the last block (linear in depth).', format: 'probability', default: 0 },
     temperature: { doc: 'Global attention temperature τ (logits / τ).', format: 'positive', default: 1 },
+    temperatureSchedule: {
+      doc: 'τ changes during training: a list of {fromEpoch | fromStep, value}, e.g. [{fromEpoch: 5, value: 0.1}] (the paper\'s Appendix B intervention); the last entry that has started wins.',
+      format: 'temperature-schedule',
+      default: [],
+    },
   },
   data: {
     kind: {
@@ -158,6 +181,28 @@ export const schema = {
   checkpoint: {
     everySteps: { doc: 'Checkpoint every this many steps (0: only at the end and on SIGTERM).', format: 'count', default: 50 },
     keep: { doc: 'Complete checkpoints kept in the run directory.', format: 'positive-int', default: 3 },
+  },
+  diagnostics: {
+    everySteps: { doc: 'Sharpness (Lanczos on the global-batch HVP), entropy bounds and σ/γ every this many steps (0: off).', format: 'count', default: 0 },
+    sharpnessTopK: { doc: 'Hessian eigenvalues to track.', format: 'positive-int', default: 1 },
+    lanczosIterations: { doc: 'Lanczos iterations per sharpness estimate.', format: 'positive-int', default: 20 },
+    batch: { doc: 'Global size of the fixed diagnostic batch (the first samples of the training set).', format: 'positive-int', default: 64 },
+  },
+  guard: {
+    enabled: { doc: 'Watch for attention entropy collapse.', format: 'bool', default: true },
+    fraction: { doc: 'Collapse: a layer\'s lowest head entropy below this fraction of its running maximum...', format: 'probability', default: 0.25 },
+    boundMargin: { doc: '...or within this many nats of its Theorem 3.1 bound (0: not used).', format: 'non-negative', default: 0 },
+    window: { doc: '...for this many consecutive steps.', format: 'positive-int', default: 10 },
+    warmupSteps: { doc: 'Steps before the guard starts judging.', format: 'count', default: 20 },
+    action: { doc: 'On collapse: none (metric + log only), rollback (to the last checkpoint, lr × lrFactor) or stop.', format: ['none', 'rollback', 'stop'], default: 'none' },
+    lrFactor: { doc: 'Learning-rate factor applied at each rollback.', format: 'positive', default: 0.5 },
+    maxRollbacks: { doc: 'Rollbacks before the guard stops the job instead.', format: 'count', default: 3 },
+  },
+  metrics: {
+    enabled: { doc: 'Serve Prometheus /metrics from every process.', format: 'bool', default: true },
+    port: { doc: 'Base port: the coordinator serves on it, worker with local rank r on port + 1 + r (0: ephemeral ports).', format: 'count', default: 9400 },
+    host: { doc: 'Address the /metrics servers bind.', format: 'string', default: '0.0.0.0' },
+    perHead: { doc: 'Which workers export per-head entropy series: rank0, all (with a rank label) or none.', format: ['rank0', 'all', 'none'], default: 'rank0' },
   },
   log: {
     level: { doc: 'Log level.', format: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' },

@@ -99,6 +99,23 @@ export const Done = z.object({
   held: step,
 });
 
+export const Diagnostics = z.object({
+  ...envelope,
+  type: z.literal('worker.diagnostics'),
+  workerId: z.string().min(1),
+  generation,
+  step,
+  sharpness: z.array(finite).max(64).nullable(),
+  stabilityThreshold: finite.nullable(),
+  entropyBound: z.array(z.array(finite)).max(1024),
+  spectral: z.array(z.object({ name: z.string().max(200), sigma: finite, gamma: finite.nullable() })).max(10000),
+});
+
+/** ctl client → coordinator (sigmatrain ctl …). */
+export const CtlSetTemperature = z.object({ ...envelope, type: z.literal('ctl.set-temperature'), value: finite.positive() });
+/** coordinator → ctl client. */
+export const CtlOk = z.object({ ...envelope, type: z.literal('ctl.ok'), message: z.string().max(2000), fromStep: step.nullable() });
+
 /** Coordinator → worker. */
 export const Start = z.object({
   ...envelope,
@@ -116,7 +133,15 @@ export const Start = z.object({
   runDir: z.string().max(4096),
   /** May rank 0 load the latest checkpoint of runDir (resume), or must the run dir hold none? */
   resume: z.boolean(),
+  /** A live temperature set with `sigmatrain ctl set-temperature`, applied from fromStep on (overrides the schedule). */
+  temperatureOverride: z.object({ value: finite.positive(), fromStep: step }).nullable(),
+  /** Learning-rate multiplier from the entropy-collapse guard's rollbacks (1 without). */
+  lrScale: finite.positive(),
+  /** Rollback: rank 0 loads its latest checkpoint at or before this step (source is then -1). */
+  rollbackTo: step.nullable(),
 });
+
+export const SetTemperature = z.object({ ...envelope, type: z.literal('coord.set-temperature'), generation, value: finite.positive(), fromStep: step });
 
 export const Abort = z.object({
   ...envelope,
@@ -151,7 +176,8 @@ export const ErrorMsg = z.object({
 });
 
 export const Message = z.discriminatedUnion('type', [
-  Hello, Heartbeat, Report, Eval, Stopped, Checkpointed, Done, Start, Abort, Stop, CoordHeartbeat, ErrorMsg,
+  Hello, Heartbeat, Report, Eval, Stopped, Checkpointed, Done, Diagnostics, Start, Abort, Stop, CoordHeartbeat,
+  SetTemperature, CtlSetTemperature, CtlOk, ErrorMsg,
 ]);
 
 export type Message = z.infer<typeof Message>;

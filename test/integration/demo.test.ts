@@ -11,7 +11,7 @@ const DEMO = fileURLToPath(new URL('../../../configs/demo.yaml', import.meta.url
 const data = join(tempDir('demo-data'), 'shapes16');
 
 test('demo: one process reaches val_top1 ≥ 0.90 without LayerNorm', { timeout: 600_000 }, async () => {
-  const p = sigmatrain(['train', '--config', DEMO, '--data.root', data]);
+  const p = sigmatrain(['train', '--config', DEMO, '--data.root', data, '--metrics.port', '0']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const s = p.lines.find((l) => l.summary)?.summary as { valTop1: number; seconds: number; steps: number; minEntropy: number };
   assert.ok(s, 'a summary line');
@@ -24,7 +24,7 @@ test('demo: one process reaches val_top1 ≥ 0.90 without LayerNorm', { timeout:
 
 test('npm start path: `sigmatrain run --workers 2` on the demo config runs to the end and prints the summary', { timeout: 600_000 }, async () => {
   const dir = tempDir('demo-run');
-  const p = sigmatrain(['run', '--config', DEMO, '--workers', '2', '--run-dir', dir, '--data.root', data, '--dist.coordinator', coordinatorAddress(), '--train.epochs', '1']);
+  const p = sigmatrain(['run', '--config', DEMO, '--workers', '2', '--run-dir', dir, '--data.root', data, '--dist.coordinator', coordinatorAddress(), '--train.epochs', '1', '--metrics.port', '0']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const done = p.messages(/^done: /);
   assert.equal(done.length, 1, 'one summary line');

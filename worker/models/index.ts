@@ -28,7 +28,7 @@ export function buildModel(config: Readonly<Config>): Model {
 
 /** A fingerprint of the architecture: resuming a checkpoint with another one is refused. */
 export function architectureOf(config: Readonly<Config>): Record<string, unknown> {
-  const { dropout, attnDropout, dropPath, temperature, powerIterations, ...arch } = config.model;
-  void dropout; void attnDropout; void dropPath; void temperature; void powerIterations;
+  const { dropout, attnDropout, dropPath, temperature, temperatureSchedule, powerIterations, ...arch } = config.model;
+  void dropout; void attnDropout; void dropPath; void temperature; void temperatureSchedule; void powerIterations;
   return { ...arch, numClasses: config.data.numClasses };
 }

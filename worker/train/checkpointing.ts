@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
-import { writeCheckpoint, latestCheckpoint, readCheckpoint, type CheckpointData, type CheckpointWriter, type NamedArray } from '../../shared/checkpoint/store.js';
+import { writeCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint, type CheckpointData, type CheckpointWriter, type NamedArray } from '../../shared/checkpoint/store.js';
 import { architectureOf } from '../models/index.js';
 import type { Trainer } from './trainer.js';
 
@@ -53,6 +53,19 @@ export async function saveCheckpoint(
 export async function loadLatestCheckpoint(trainer: Trainer, runDir: string, config: Readonly<Config>): Promise<string | undefined> {
   const path = await latestCheckpoint(checkpointDir(runDir));
   if (!path) return undefined;
+  return loadCheckpoint(trainer, path, config);
+}
+
+/** A rollback: restores the latest checkpoint at or before `step`. */
+export async function loadCheckpointAtOrBefore(trainer: Trainer, runDir: string, config: Readonly<Config>, step: number): Promise<string> {
+  const found = (await listCheckpoints(checkpointDir(runDir))).filter((c) => c.step <= step).at(-1);
+  if (!found) {
+    throw new SigmaError('SGT_CHECKPOINT_INVALID', `rollback: no checkpoint at or before step ${step} in ${checkpointDir(runDir)}; checkpoint more often (checkpoint.everySteps) or keep more (checkpoint.keep ≥ 2)`);
+  }
+  return loadCheckpoint(trainer, found.path, config);
+}
+
+async function loadCheckpoint(trainer: Trainer, path: string, config: Readonly<Config>): Promise<string> {
   const data = await readCheckpoint(path);
   const saved = JSON.stringify(data.state.architecture);
   const ours = JSON.stringify(architectureOf(config));

@@ -30,6 +30,8 @@ export class Trainer {
   readonly state: ReplicaState;
   readonly optimizer: AdamW;
   step = 0;
+  /** Learning-rate multiplier (the entropy-collapse guard lowers it at each rollback). */
+  lrScale = 1;
   /** Gradient (state.totalSize floats) then metric sums: [lossSum, correct, n, entropy·n per layer and head]. */
   private readonly flat: Float32Array;
   private readonly layers: number;
@@ -58,7 +60,7 @@ export class Trainer {
 
   lr(step = this.step): number {
     const o = this.config.optim;
-    return learningRate({ lr: o.lr, warmupSteps: o.warmupSteps, schedule: o.schedule, totalSteps: this.totalSteps, minLrRatio: o.minLrRatio }, step);
+    return this.lrScale * learningRate({ lr: o.lr, warmupSteps: o.warmupSteps, schedule: o.schedule, totalSteps: this.totalSteps, minLrRatio: o.minLrRatio }, step);
   }
 
   /** One optimizer step on this replica's part of the global batch; every replica calls it with the same step. */

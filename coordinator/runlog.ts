@@ -1,0 +1,82 @@
+// The run's record on disk, written by the coordinator (never on a worker's step path): one JSONL file per kind,
+// read by the run report (`sigmatrain report RUN_DIR`) and by tests that check numbers against the run's own logs.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** <runDir>/steps.jsonl: one line per completed step (first report wins). */
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  generation: number;
+  worldSize: number;
+  /** Wall clock, ms since the Unix epoch. */
+  time: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  gradNorm: number;
+  temperature: number;
+  samples: number;
+  samplesPerSecond: number;
+  /** [layer][head] mean attention entropy, nats. */
+  entropy: number[][];
+  /** Seconds per phase on the reporting rank. */
+  seconds: Record<string, number>;
+}
+
+/** <runDir>/diagnostics.jsonl: every N steps. */
+export interface DiagnosticsRecord {
+  step: number;
+  time: number;
+  /** Top-k Hessian eigenvalues of the global-batch loss, descending. */
+  sharpness?: number[];
+  stabilityThreshold?: number;
+  /** [layer][head] Theorem 3.1 lower bound, nats. */
+  entropyBound?: number[][];
+  spectral?: { name: string; sigma: number; gamma?: number }[];
+}
+
+/** <runDir>/evals.jsonl. */
+export interface EvalRecord {
+  step: number;
+  epoch: number;
+  time: number;
+  valTop1: number;
+  valLoss: number;
+  n: number;
+}
+
+/** <runDir>/events.jsonl: generations, failures, checkpoints, temperature changes, collapse alarms, rollbacks. */
+export interface EventRecord {
+  time: number;
+  kind: 'generation' | 'failure' | 'checkpoint' | 'temperature' | 'collapse' | 'rollback' | 'stop' | 'done';
+  step?: number;
+  message: string;
+  [key: string]: unknown;
+}
+
+export class RunLog {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  private append(file: string, record: object): void {
+    appendFileSync(join(this.dir, file), JSON.stringify(record) + '\n');
+  }
+
+  step(r: StepRecord): void {
+    this.append('steps.jsonl', r);
+  }
+
+  diagnostics(r: DiagnosticsRecord): void {
+    this.append('diagnostics.jsonl', r);
+  }
+
+  evaluation(r: EvalRecord): void {
+    this.append('evals.jsonl', r);
+  }
+
+  event(r: Omit<EventRecord, 'time'>): void {
+    this.append('events.jsonl', { time: Date.now(), ...r });
+  }
+}
