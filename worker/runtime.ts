@@ -18,6 +18,10 @@ import { evaluate } from './train/step.js';
 import { layerEntropies } from './train/local.js';
 import { saveCheckpoint, loadLatestCheckpoint, loadCheckpointAtOrBefore, checkpointDir } from './train/checkpointing.js';
 import { temperatureAt, type TemperatureOverride } from './train/temperature.js';
+import { entropyBounds, spectralStats } from './diagnostics/bounds.js';
+import { sharpness } from './diagnostics/sharpness.js';
+import { stabilityThreshold } from './diagnostics/thresholds.js';
+import type { StepReport } from './train/trainer.js';
 import { CheckpointWriter } from '../shared/checkpoint/store.js';
 import { createRegistry, setRank, serveMetrics, WorkerMetrics } from '../shared/metrics/index.js';
 
@@ -317,6 +321,8 @@ export class Worker {
       if (start.rank === 0 && ((ckptEvery > 0 && done % ckptEvery === 0) || done === start.totalSteps)) {
         await this.checkpoint(start, log, done === start.totalSteps);
       }
+      const diagEvery = this.config.diagnostics.everySteps;
+      if (diagEvery > 0 && done % diagEvery === 0) await this.diagnose(start, ring, r, temperature);
       const every = this.config.dist.consistencyEverySteps;
       if ((every > 0 && done % every === 0) || done === start.totalSteps) await this.checkConsistency(start, ring, log);
       if (log.isLevelEnabled('debug')) log.debug({ step: done, entropy: layerEntropies(r.entropy) }, 'step');
@@ -327,6 +333,42 @@ export class Worker {
     for (let i = 0; !this.stop; i++) {
       if (i % 20 === 0) this.send({ type: 'worker.done', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step });
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Every diagnostics.everySteps: Hessian sharpness of the global-batch loss on a fixed diagnostic batch (Lanczos on
+   * all-reduced HVPs; every rank takes part), the Theorem 3.1 bounds from the global largest token norm, and σ/γ.
+   */
+  private async diagnose(start: Start, ring: Ring, r: StepReport, temperature: number): Promise<void> {
+    const t0 = performance.now();
+    const d = this.config.diagnostics;
+    const n = Math.min(d.batch, this.data.train.index.ids.length);
+    const ids = splitForRank(Int32Array.from({ length: n }, (_, i) => this.data.train.index.ids[i]), start.worldSize, start.rank);
+    const batch = this.data.train.gather(ids);
+    const s = await sharpness(this.trainer.model, this.trainer.state, batch, {
+      k: d.sharpnessTopK, iterations: d.lanczosIterations, seed: this.config.seed, temperature, labelSmoothing: this.config.train.labelSmoothing,
+    }, (flat) => ring.allReduceSum(flat));
+    // Largest token norm per layer over all ranks: each rank fills its own slots, one sum gathers them.
+    const layers = r.maxTokenNorm.length;
+    const slots = new Float32Array(start.worldSize * layers);
+    slots.set(r.maxTokenNorm, start.rank * layers);
+    await ring.allReduceSum(slots);
+    const maxNorm = Array.from({ length: layers }, (_, l) => Math.max(...Array.from({ length: start.worldSize }, (_, k) => slots[k * layers + l])));
+    const bounds = entropyBounds(this.trainer.model, this.trainer.state, maxNorm, temperature);
+    const spectral = spectralStats(this.trainer.model, this.trainer.state);
+    const o = this.config.optim;
+    const threshold = stabilityThreshold({ optimizer: o.name, lr: r.lr, beta1: o.beta1 });
+    this.metrics.recordSharpness(s.eigenvalues, threshold);
+    this.metrics.recordBounds(bounds);
+    this.metrics.recordSpectral(spectral.map((x) => ({ name: x.name, sigma: x.sigma, gamma: x.gamma ?? undefined })));
+    const seconds = (performance.now() - t0) / 1000;
+    this.metrics.recordPhase('diagnostics', seconds);
+    if (start.rank === 0) {
+      this.send({
+        type: 'worker.diagnostics', workerId: this.opts.workerId, generation: start.generation, step: this.trainer.step,
+        sharpness: s.eigenvalues, stabilityThreshold: threshold, entropyBound: bounds, spectral,
+      });
     }
   }
 

@@ -89,6 +89,11 @@ export class WorkerMetrics {
     this.skipped = counterOf(registry, M.dataSkipped);
   }
 
+  /** A phase timed on its own (e.g. diagnostics every N steps), outside recordStep. */
+  recordPhase(phase: StepPhase, seconds: number): void {
+    if (validDuration(seconds)) this.phase.observe({ phase }, seconds);
+  }
+
   /** One finished step: gauges set, counters advanced (steps_total by 1), durations observed. */
   recordStep(s: StepRecord): void {
     this.loss.set(s.loss);
