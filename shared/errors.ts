@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'SGT_COMM'
   | 'SGT_REPLICA_MISMATCH'
   | 'SGT_CLI_USAGE'
-  | 'SGT_METRICS';
+  | 'SGT_METRICS'
+  | 'SGT_REPORT';
 
 export class SigmaError extends Error {
   readonly code: ErrorCode;
