@@ -15,6 +15,7 @@ commands:
   launch --nproc-per-node N     start and supervise N workers on this machine (one per GPU with --gpus)
   worker                        one worker (normally started by launch/run)
   ctl set-temperature TAU       set the attention temperature of a running job (at the next common step boundary)
+  report RUN_DIR                write RUN_DIR/report.html (charts) and report.md from the run's own logs
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
@@ -188,8 +189,26 @@ async function ctl(argv: string[]): Promise<number> {
   }
 }
 
+/** Writes the run report; failures to write it never fail the job that produced the run. */
+async function report(runDir: string, log: Logger): Promise<void> {
+  try {
+    const { writeReport } = await import('./report.js');
+    const r = await writeReport(runDir);
+    log.info({ html: r.html, markdown: r.markdown }, `report: ${r.html}`);
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'run report not written');
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'report') {
+    if (!argv[1] || argv[1].startsWith('-')) throw new SigmaError('SGT_CLI_USAGE', 'usage: sigmatrain report RUN_DIR');
+    const { writeReport } = await import('./report.js');
+    const r = await writeReport(resolve(argv[1]));
+    console.log(`${r.html}\n${r.markdown}`);
+    return 0;
+  }
   const p = parseArgs(argv);
   if (p.help || !p.command) {
     console.log(USAGE);
@@ -216,6 +235,7 @@ async function main(argv: string[]): Promise<number> {
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
       const s = await c.run();
       printSummary(log, s);
+      await report(c.runDir, log);
       return 0;
     }
     case 'worker': {
@@ -263,6 +283,7 @@ async function main(argv: string[]): Promise<number> {
       const s = await job;
       const code = await l.wait();
       printSummary(log, s);
+      await report(c.runDir, log);
       return code;
     }
     default:

@@ -520,6 +520,10 @@ export class Coordinator {
     });
   }
 
+  get runDir(): string {
+    return this.opts.runDir;
+  }
+
   get generationNumber(): number {
     return this.generation;
   }
