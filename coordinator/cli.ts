@@ -156,7 +156,8 @@ function printSummary(log: Logger, s: import('./coordinator.js').JobSummary): vo
     { summary: s },
     `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps}/${s.totalSteps} steps in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s), ` +
       `${s.generations} generation(s), ${s.workerFailures} worker failure(s); final loss ${s.finalLoss.toFixed(4)}; ` +
-      `val_top1=${Number.isFinite(s.valTop1) ? s.valTop1.toFixed(3) : 'n/a'}; min entropy ${s.minEntropy.toFixed(3)} nats`,
+      `val_top1=${Number.isFinite(s.valTop1) ? s.valTop1.toFixed(3) : 'n/a'} val_top5=${Number.isFinite(s.valTop5) ? s.valTop5.toFixed(3) : 'n/a'}` +
+      `${s.emaValTop1 !== null ? ` ema_val_top1=${s.emaValTop1.toFixed(3)}` : ''}; min entropy ${s.minEntropy.toFixed(3)} nats`,
   );
 }
 

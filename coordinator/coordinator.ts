@@ -48,7 +48,9 @@ export interface JobSummary {
   samplesPerSecond: number;
   finalLoss: number;
   valTop1: number;
+  valTop5: number;
   valLoss: number;
+  emaValTop1: number | null;
   minEntropy: number;
   stoppedEarly: boolean;
 }
@@ -84,7 +86,7 @@ export class Coordinator {
   private readonly started = performance.now();
   private samples = 0;
   private lastLoss = NaN;
-  private val = { top1: NaN, loss: NaN };
+  private val: { top1: number; top5: number; loss: number; ema?: { valTop1: number; valTop5: number; valLoss: number } | null } = { top1: NaN, top5: NaN, loss: NaN };
   private minEntropy = Infinity;
   private failures = 0;
   private generationsFormed = 0;
@@ -228,11 +230,14 @@ export class Coordinator {
         return;
       case 'worker.report':
         return this.onReport(m);
-      case 'worker.eval':
-        this.val = { top1: m.valTop1, loss: m.valLoss };
-        this.runLog.evaluation({ step: m.step, epoch: m.epoch, time: Date.now(), valTop1: m.valTop1, valLoss: m.valLoss, n: m.n });
-        this.progress.note(`epoch ${m.epoch}: val_top1=${m.valTop1.toFixed(3)} val_loss=${m.valLoss.toFixed(4)} (${m.n} images)`, { epoch: m.epoch, valTop1: m.valTop1, valLoss: m.valLoss, step: m.step });
+      case 'worker.eval': {
+        this.val = { top1: m.valTop1, top5: m.valTop5, loss: m.valLoss, ema: m.ema };
+        this.runLog.evaluation({ step: m.step, epoch: m.epoch, time: Date.now(), valTop1: m.valTop1, valTop5: m.valTop5, valLoss: m.valLoss, n: m.n, ema: m.ema ?? undefined });
+        const ema = m.ema ? ` ema_val_top1=${m.ema.valTop1.toFixed(3)} ema_val_top5=${m.ema.valTop5.toFixed(3)}` : '';
+        this.progress.note(`epoch ${m.epoch}: val_top1=${m.valTop1.toFixed(3)} val_top5=${m.valTop5.toFixed(3)} val_loss=${m.valLoss.toFixed(4)}${ema} (${m.n} images)`,
+          { epoch: m.epoch, valTop1: m.valTop1, valTop5: m.valTop5, valLoss: m.valLoss, ema: m.ema, step: m.step });
         return;
+      }
       case 'worker.checkpointed':
         this.metrics.checkpoint(m.seconds);
         this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
@@ -515,7 +520,8 @@ export class Coordinator {
     const seconds = (performance.now() - this.started) / 1000;
     this.finish({
       steps: this.ledger.next, totalSteps: this.totalSteps, generations: this.generation, workerFailures: this.failures, seconds,
-      samplesPerSecond: this.samples / seconds, finalLoss: this.lastLoss, valTop1: this.val.top1, valLoss: this.val.loss,
+      samplesPerSecond: this.samples / seconds, finalLoss: this.lastLoss, valTop1: this.val.top1, valTop5: this.val.top5, valLoss: this.val.loss,
+      emaValTop1: this.val.ema?.valTop1 ?? null,
       minEntropy: this.minEntropy, stoppedEarly,
     });
   }

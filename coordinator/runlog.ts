@@ -42,8 +42,11 @@ export interface EvalRecord {
   epoch: number;
   time: number;
   valTop1: number;
+  valTop5?: number;
   valLoss: number;
   n: number;
+  /** The same on the EMA weights, when kept. */
+  ema?: { valTop1: number; valTop5: number; valLoss: number };
 }
 
 /** <runDir>/events.jsonl: generations, failures, checkpoints, temperature changes, collapse alarms, rollbacks. */

@@ -95,6 +95,7 @@ export class Worker {
     this.data = await prepareData(this.config);
     const model = buildModel(this.config);
     this.trainer = new Trainer(this.config, model, 0, this.totalSteps());
+    this.trainer.stepsPerEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
     this.layout = stateLayout(this.trainer);
     if (this.opts.metricsPort !== undefined) {
       this.metricsServer = await serveMetrics(this.registry, { host: this.config.metrics.host, port: this.opts.metricsPort });
@@ -399,19 +400,27 @@ export class Worker {
     }
   }
 
-  /** Distributed validation: each rank takes a contiguous slice; sums plus denominator are all-reduced. */
+  /**
+   * Distributed validation on raw (and EMA) weights: each rank takes a contiguous slice; sums plus the denominator
+   * are all-reduced once.
+   */
   private async evaluate(start: Start, ring: Ring, epoch: number): Promise<void> {
     const val = this.data.val;
     const ids = splitForRank(val.index.ids, start.worldSize, start.rank);
     const b = val.gather(ids);
     const perEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
-    const r = evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, temperatureAt(this.config.model, this.trainer.step, perEpoch, this.temperatureOverride));
-    const sums = Float32Array.of(r.correct, r.lossSum, r.n);
+    const tau = temperatureAt(this.config.model, this.trainer.step, perEpoch, this.temperatureOverride);
+    const run = () => evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, tau);
+    const raw = run();
+    const ema = this.trainer.ema ? await this.trainer.ema.apply(this.trainer.state.params, run) : undefined;
+    const sums = Float32Array.of(raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0);
     await ring.allReduceSum(sums);
+    const n = Math.max(1, sums[3]);
     if (start.rank === 0) {
       this.send({
         type: 'worker.eval', workerId: this.opts.workerId, generation: start.generation, step: this.trainer.step, epoch,
-        valTop1: sums[0] / Math.max(1, sums[2]), valLoss: sums[1] / Math.max(1, sums[2]), n: sums[2],
+        valTop1: sums[0] / n, valTop5: sums[1] / n, valLoss: sums[2] / n,
+        ema: ema ? { valTop1: sums[4] / n, valTop5: sums[5] / n, valLoss: sums[6] / n } : null, n: sums[3],
       });
     }
   }

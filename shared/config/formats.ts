@@ -79,6 +79,21 @@ export function registerFormats(): void {
         }
       },
     },
+    'int-list': {
+      validate: (v: unknown) => {
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0)) {
+          throw new Error(`must be a list of non-negative integers, got ${show(v)}`);
+        }
+      },
+      coerce: (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((x) => Number(x))) : v),
+    },
+    'param-kinds': {
+      validate: (v: unknown) => {
+        const kinds = ['weight', 'bias', 'gamma', 'norm', 'embed'];
+        if (!Array.isArray(v) || !v.every((x) => kinds.includes(x as string))) throw new Error(`must be a list of ${kinds.join(', ')}, got ${show(v)}`);
+      },
+      coerce: (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((x) => x.trim())) : v),
+    },
     'triple': {
       validate: (v: unknown) => {
         if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {

@@ -39,17 +39,28 @@ export interface Config {
     logEverySteps: number;
   };
   optim: {
-    name: 'adamw';
+    name: 'sgd' | 'adamw' | 'lars' | 'lamb' | 'adagrad';
     lr: number;
+    momentum: number;
+    nesterov: boolean;
     beta1: number;
     beta2: number;
     eps: number;
     weightDecay: number;
+    trustCoefficient: number;
+    initialAccumulator: number;
+    excludeFromAdaptation: ('weight' | 'bias' | 'gamma' | 'norm' | 'embed')[];
     warmupSteps: number;
-    schedule: 'constant' | 'cosine';
+    warmupInit: number;
+    schedule: 'constant' | 'cosine' | 'step' | 'inverse-sqrt';
     minLrRatio: number;
+    milestones: number[];
+    milestoneUnit: 'steps' | 'epochs';
+    factor: number;
+    timescale: number;
     clipGradNorm: number;
     gammaLrScale: number;
+    emaDecay: number;
   };
   dist: {
     coordinator: string;
@@ -148,17 +159,28 @@ export const schema = {
     logEverySteps: { doc: 'Print a progress line every this many steps.', format: 'positive-int', default: 10 },
   },
   optim: {
-    name: { doc: 'Optimizer.', format: ['adamw'], default: 'adamw' },
+    name: { doc: 'Optimizer: sgd (momentum, Nesterov), adamw, lars (the paper\'s ViT recipe), lamb, adagrad.', format: ['sgd', 'adamw', 'lars', 'lamb', 'adagrad'], default: 'adamw' },
     lr: { doc: 'Peak learning rate.', format: 'positive', default: 1e-3 },
-    beta1: { doc: 'AdamW β₁.', format: 'probability', default: 0.9 },
-    beta2: { doc: 'AdamW β₂.', format: 'probability', default: 0.999 },
-    eps: { doc: 'AdamW ε.', format: 'positive', default: 1e-8 },
-    weightDecay: { doc: 'Decoupled weight decay (not on biases, γ, norms, embeddings\' cls/pos).', format: 'non-negative', default: 0 },
-    warmupSteps: { doc: 'Linear warmup steps from 0.', format: 'count', default: 0 },
-    schedule: { doc: 'Learning-rate schedule after warmup.', format: ['constant', 'cosine'], default: 'constant' },
+    momentum: { doc: 'Heavy-ball momentum (sgd, lars).', format: 'probability', default: 0.9 },
+    nesterov: { doc: 'Nesterov momentum (sgd, lars).', format: 'bool', default: false },
+    beta1: { doc: 'Adam β₁ (adamw, lamb).', format: 'probability', default: 0.9 },
+    beta2: { doc: 'Adam β₂ (adamw, lamb).', format: 'probability', default: 0.999 },
+    eps: { doc: 'ε of adamw / lamb / adagrad / lars.', format: 'positive', default: 1e-8 },
+    weightDecay: { doc: 'Weight decay (decoupled for adamw/lamb, L2 for sgd/lars/adagrad), on weights only.', format: 'non-negative', default: 0 },
+    trustCoefficient: { doc: 'LARS trust coefficient η in η‖w‖/(‖g‖ + wd‖w‖).', format: 'positive', default: 0.001 },
+    initialAccumulator: { doc: 'Adagrad initial accumulator.', format: 'non-negative', default: 0 },
+    excludeFromAdaptation: { doc: 'Parameter kinds without LARS/LAMB trust ratio and weight decay.', format: 'param-kinds', default: ['bias', 'gamma', 'norm'] },
+    warmupSteps: { doc: 'Linear warmup steps (0: none).', format: 'count', default: 0 },
+    warmupInit: { doc: 'Learning rate the warmup starts from.', format: 'non-negative', default: 0 },
+    schedule: { doc: 'After warmup: constant, cosine (to lr·minLrRatio), step (× factor at each milestone) or inverse-sqrt.', format: ['constant', 'cosine', 'step', 'inverse-sqrt'], default: 'constant' },
     minLrRatio: { doc: 'Cosine floor as a fraction of lr.', format: 'non-negative', default: 0 },
+    milestones: { doc: 'Step schedule milestones (in milestoneUnit), e.g. [210] for the paper\'s step(210, 0.1).', format: 'int-list', default: [] },
+    milestoneUnit: { doc: 'Unit of milestones.', format: ['steps', 'epochs'], default: 'epochs' },
+    factor: { doc: 'Step schedule factor.', format: 'positive', default: 0.1 },
+    timescale: { doc: 'Inverse-sqrt timescale in steps.', format: 'positive', default: 10000 },
     clipGradNorm: { doc: 'Clip the global gradient norm to this (0: off).', format: 'non-negative', default: 0 },
     gammaLrScale: { doc: 'Learning-rate multiplier of the σReparam γ scalars (their own parameter group).', format: 'positive', default: 1 },
+    emaDecay: { doc: 'EMA of weights with this decay, evaluated beside the raw weights (0: off).', format: 'probability', default: 0 },
   },
   dist: {
     coordinator: {

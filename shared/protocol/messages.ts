@@ -66,7 +66,10 @@ export const Eval = z.object({
   step,
   epoch: z.number().int().nonnegative(),
   valTop1: finite,
+  valTop5: finite,
   valLoss: finite,
+  /** The same on the EMA weights (optim.emaDecay > 0). */
+  ema: z.object({ valTop1: finite, valTop5: finite, valLoss: finite }).nullable(),
   n: z.number().int().nonnegative(),
 });
 

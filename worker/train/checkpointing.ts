@@ -17,14 +17,17 @@ export function checkpointData(trainer: Trainer, config: Readonly<Config>, extra
   const model = new Map<string, NamedArray>();
   for (const [n, arr] of s.snapshot()) model.set(n, { shape: s.shapes.get(n)!, data: arr });
   const opt = trainer.optimizer.getState();
+  const ema = trainer.ema?.getState();
   const optimizer = new Map<string, NamedArray>();
-  for (const [k, arr] of opt.slots) optimizer.set(k, { shape: s.shapes.get(k.slice(2))!, data: arr });
+  for (const [k, arr] of [...opt.slots, ...(ema?.slots ?? [])]) optimizer.set(k, { shape: s.shapes.get(k.slice(2))!, data: arr });
   return {
     model,
     optimizer,
     state: {
       step: trainer.step,
+      optimizer: trainer.optimizer.name,
       adamStep: opt.step,
+      emaUpdates: ema?.step ?? null,
       architecture: architectureOf(config),
       config,
       // Linear weights are stored [in, out] (y = x W + b): transpose them for torch.nn.Linear's [out, in].
@@ -81,9 +84,18 @@ async function loadCheckpoint(trainer: Trainer, path: string, config: Readonly<C
   for (const n of values.keys()) if (!known.has(n)) throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds unknown tensor ${n}`);
   for (const n of known) if (!values.has(n)) throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} lacks tensor ${n}`);
   trainer.state.restore(values);
+  const savedOptimizer = String(data.state.optimizer ?? 'adamw');
+  if (savedOptimizer !== trainer.optimizer.name) {
+    throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} was written by optimizer ${savedOptimizer}, this run uses ${trainer.optimizer.name} (optim.name)`);
+  }
   const slots = new Map<string, Float32Array>();
-  for (const [k, a] of data.optimizer) slots.set(k, a.data);
+  const emaSlots = new Map<string, Float32Array>();
+  for (const [k, a] of data.optimizer) (k.startsWith('e/') ? emaSlots : slots).set(k, a.data);
   trainer.optimizer.setState({ step: Number(data.state.adamStep ?? data.state.step), slots }, trainer.state.shapes);
+  if (trainer.ema) {
+    if (emaSlots.size === 0) throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds no EMA weights but optim.emaDecay is set`);
+    trainer.ema.setState({ step: Number(data.state.emaUpdates ?? 0), slots: emaSlots }, trainer.state.shapes);
+  }
   trainer.step = data.state.step;
   return path;
 }

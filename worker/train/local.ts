@@ -49,6 +49,7 @@ export async function trainLocal(config: Readonly<Config>, log: Logger): Promise
   const planned = config.train.epochs * perEpoch;
   const totalSteps = config.train.maxSteps > 0 ? Math.min(config.train.maxSteps, planned) : planned;
   const trainer = new Trainer(config, model, 0, totalSteps);
+  trainer.stepsPerEpoch = perEpoch;
   log.info(
     { backend, params: trainer.state.totalSize, variant: config.model.variant, reparam: config.model.reparam, norm: config.model.norm, steps: totalSteps },
     `model ViT ${config.model.variant} (${trainer.state.totalSize} parameters, reparam=${config.model.reparam}, norm=${config.model.norm}) on ${backend}; ${totalSteps} steps`,

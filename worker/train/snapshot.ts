@@ -15,11 +15,12 @@ export function stateLayout(trainer: Trainer): StateLayout {
   const names = [...s.params.keys(), ...s.buffers.keys()];
   const sizes = names.map((n) => s.shapes.get(n)!.reduce((a, b) => a * b, 1));
   const paramFloats = s.totalSize;
-  const total = sizes.reduce((a, b) => a + b, 0) + 2 * paramFloats + 2;
+  const slots = trainer.optimizer.slotNames.length + (trainer.ema ? 1 : 0);
+  const total = sizes.reduce((a, b) => a + b, 0) + slots * paramFloats + 3;
   return { names, sizes, params: s.order, total };
 }
 
-/** Writes [tensors… | m… | v… | adam t | trainer step] into out. */
+/** Writes [tensors… | optimizer slots (each over all parameters)… | EMA… | optimizer t | EMA updates | trainer step]. */
 export function packState(trainer: Trainer, layout: StateLayout, out: Float32Array): Float32Array {
   const snap = trainer.state.snapshot();
   let o = 0;
@@ -28,16 +29,20 @@ export function packState(trainer: Trainer, layout: StateLayout, out: Float32Arr
     o += snap.get(n)!.length;
   }
   const opt = trainer.optimizer.getState();
-  for (const slot of ['m', 'v']) {
+  const ema = trainer.ema?.getState();
+  const slotted: Array<[string, Map<string, Float32Array>]> = trainer.optimizer.slotNames.map((sl: string) => [sl, opt.slots]);
+  if (ema) slotted.push(['e', ema.slots]);
+  for (const [slot, map] of slotted) {
     for (const n of layout.params) {
       const size = trainer.state.shapes.get(n)!.reduce((a, b) => a * b, 1);
-      const arr = opt.slots.get(`${slot}/${n}`);
+      const arr = map.get(`${slot}/${n}`);
       if (arr) out.set(arr, o);
       else out.fill(0, o, o + size);
       o += size;
     }
   }
   out[o++] = opt.step;
+  out[o++] = ema?.step ?? 0;
   out[o++] = trainer.step;
   return out;
 }
@@ -51,14 +56,18 @@ export function unpackState(trainer: Trainer, layout: StateLayout, buf: Float32A
   }
   trainer.state.restore(values);
   const slots = new Map<string, Float32Array>();
-  for (const slot of ['m', 'v']) {
+  const emaSlots = new Map<string, Float32Array>();
+  const names = [...trainer.optimizer.slotNames, ...(trainer.ema ? ['e'] : [])];
+  for (const slot of names) {
     for (const n of layout.params) {
       const size = trainer.state.shapes.get(n)!.reduce((a, b) => a * b, 1);
-      slots.set(`${slot}/${n}`, buf.slice(o, o + size));
+      (slot === 'e' ? emaSlots : slots).set(`${slot}/${n}`, buf.slice(o, o + size));
       o += size;
     }
   }
-  const adamStep = buf[o++];
+  const optStep = buf[o++];
+  const emaStep = buf[o++];
   trainer.step = buf[o++];
-  trainer.optimizer.setState({ step: adamStep, slots }, trainer.state.shapes);
+  trainer.optimizer.setState({ step: optStep, slots }, trainer.state.shapes);
+  trainer.ema?.setState({ step: emaStep, slots: emaSlots }, trainer.state.shapes);
 }

@@ -130,7 +130,9 @@ export function unflattenGrads(state: ReplicaState, flat: Float32Array, scale: n
 }
 
 export interface EvalResult {
+  /** Top-1 and top-5 hits (top-5 counts all samples when there are ≤ 5 classes). */
   correct: number;
+  correct5: number;
   lossSum: number;
   n: number;
 }
@@ -140,19 +142,25 @@ export function evaluate(model: VitModel, state: ReplicaState, x: Float32Array, 
   const s = model.options.imageSize;
   const c = model.options.channels ?? 3;
   let correct = 0;
+  let correct5 = 0;
   let lossSum = 0;
   for (let i = 0; i < n; i += batch) {
     const m = Math.min(batch, n - i);
-    const [hits, loss] = tf.tidy(() => {
+    const [hits, hits5, loss] = tf.tidy(() => {
       const xs = tf.tensor4d(x.subarray(i * s * s * c, (i + m) * s * s * c), [m, s, s, c]);
       const ys = tf.tensor1d(y.subarray(i, i + m), 'int32');
       const { logits } = model.forward(state.params, state.buffers, xs, { training: false, temperature, dropout: 0, attnDropout: 0, seed: 0 });
-      return [tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'int32')), crossEntropySum(logits, ys, 0)];
+      const k = Math.min(5, logits.shape[1]);
+      const top = tf.topk(logits, k).indices; // [m, k]
+      const in5 = tf.any(tf.equal(top, ys.reshape([-1, 1])), 1);
+      return [tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'int32')), tf.sum(tf.cast(in5, 'int32')), crossEntropySum(logits, ys, 0)];
     });
     correct += hits.dataSync()[0];
+    correct5 += hits5.dataSync()[0];
     lossSum += loss.dataSync()[0];
     hits.dispose();
+    hits5.dispose();
     loss.dispose();
   }
-  return { correct, lossSum, n };
+  return { correct, correct5, lossSum, n };
 }

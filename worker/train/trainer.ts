@@ -2,8 +2,11 @@
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import type { Model } from '../models/index.js';
-import { AdamW } from '../optim/adamw.js';
-import { learningRate } from '../optim/schedule.js';
+import { createOptimizer } from '../optim/factory.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import { composeSchedule, type Schedule } from '../optim/schedule.js';
+import { clipByGlobalNorm } from '../optim/clip.js';
+import { Ema } from '../optim/ema.js';
 import { mixSeed } from '../nn/rng.js';
 import { ReplicaState } from './state.js';
 import { forwardBackward, flattenGrads, unflattenGrads, type Batch } from './step.js';
@@ -28,8 +31,13 @@ export interface StepReport {
 
 export class Trainer {
   readonly state: ReplicaState;
-  readonly optimizer: AdamW;
+  readonly optimizer: Optimizer;
+  /** Exponential moving average of the weights (optim.emaDecay > 0). */
+  readonly ema: Ema | undefined;
   step = 0;
+  /** Steps per epoch, for milestones given in epochs. */
+  stepsPerEpoch = 1;
+  private schedule: { key: string; fn: Schedule } | undefined;
   /** Learning-rate multiplier (the entropy-collapse guard lowers it at each rollback). */
   lrScale = 1;
   /** Gradient (state.totalSize floats) then metric sums: [lossSum, correct, n, entropy·n per layer and head]. */
@@ -45,22 +53,35 @@ export class Trainer {
   ) {
     this.state = new ReplicaState(model.params, model.buffers);
     const kinds = new Map(model.params.map((p) => [p.name, p.kind]));
-    this.optimizer = new AdamW({
-      beta1: config.optim.beta1,
-      beta2: config.optim.beta2,
-      eps: config.optim.eps,
-      weightDecay: config.optim.weightDecay,
-      decays: (n) => kinds.get(n) === 'weight',
-      lrScale: (n) => (kinds.get(n) === 'gamma' ? config.optim.gammaLrScale : 1),
-    });
+    const o = config.optim;
+    this.optimizer = createOptimizer(
+      {
+        name: o.name, momentum: o.name === 'sgd' || o.name === 'lars' ? o.momentum : undefined, nesterov: o.nesterov,
+        beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, decayKinds: ['weight'],
+        trustCoefficient: o.trustCoefficient, initialAccumulator: o.initialAccumulator, gammaLrScale: o.gammaLrScale,
+        lars: { excludeKinds: [...o.excludeFromAdaptation] }, lamb: { excludeKinds: [...o.excludeFromAdaptation] },
+      },
+      (n) => kinds.get(n)!,
+    );
+    this.ema = o.emaDecay > 0 ? new Ema(o.emaDecay, this.state.params) : undefined;
     this.layers = model.blocks.length;
     this.heads = model.arch.heads;
     this.flat = new Float32Array(this.state.totalSize + 3 + this.layers * this.heads);
   }
 
+  /** The scheduled learning rate of a step (rebuilt when the step count or epoch length changes). */
   lr(step = this.step): number {
-    const o = this.config.optim;
-    return this.lrScale * learningRate({ lr: o.lr, warmupSteps: o.warmupSteps, schedule: o.schedule, totalSteps: this.totalSteps, minLrRatio: o.minLrRatio }, step);
+    const key = `${this.totalSteps}/${this.stepsPerEpoch}`;
+    if (this.schedule?.key !== key) {
+      const o = this.config.optim;
+      const main =
+        o.schedule === 'cosine' ? { kind: 'cosine' as const, floor: o.lr * o.minLrRatio, totalSteps: this.totalSteps }
+        : o.schedule === 'step' ? { kind: 'step' as const, milestones: [...o.milestones], factor: o.factor, unit: o.milestoneUnit, stepsPerEpoch: this.stepsPerEpoch }
+        : o.schedule === 'inverse-sqrt' ? { kind: 'inverse-sqrt' as const, timescale: o.timescale }
+        : { kind: 'constant' as const };
+      this.schedule = { key, fn: composeSchedule({ lr: o.lr, warmup: o.warmupSteps > 0 ? { steps: o.warmupSteps, init: o.warmupInit } : undefined, main }) };
+    }
+    return this.lrScale * this.schedule.fn(step);
   }
 
   /** One optimizer step on this replica's part of the global batch; every replica calls it with the same step. */
@@ -111,15 +132,12 @@ export class Trainer {
       throw new SigmaError('SGT_NONFINITE_LOSS', `loss became ${lossSum} at step ${this.step}: lower optim.lr, enable optim.clipGradNorm, or resume from the last checkpoint`);
     }
     // Gradient of the mean loss over the global batch: divide the summed gradient once by the global sample count.
-    let sq = 0;
-    for (let i = 0; i < this.state.totalSize; i++) sq += flat[i] * flat[i];
-    const gradNorm = Math.sqrt(sq) / n;
-    const clip = this.config.optim.clipGradNorm;
-    const factor = clip > 0 && gradNorm > clip ? clip / gradNorm : 1;
+    const { norm: gradNorm, factor } = clipByGlobalNorm(flat.subarray(0, this.state.totalSize), this.config.optim.clipGradNorm, { divisor: n, apply: false });
     const grads = unflattenGrads(this.state, flat, factor / n);
     const lr = this.lr();
     this.optimizer.step(this.state.params, grads, lr);
     for (const g of grads.values()) g.dispose();
+    this.ema?.update(this.state.params);
     const t3 = performance.now();
     const report: StepReport = {
       step: this.step,
@@ -137,6 +155,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.ema?.dispose();
     this.optimizer.dispose();
     this.state.dispose();
   }
