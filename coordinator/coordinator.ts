@@ -450,6 +450,10 @@ export class Coordinator {
       this.progress.note(`waiting for workers: ${chosen.length} of at least ${this.config.dist.minWorkers}`);
       return;
     }
+    if (chosen.length > this.config.train.globalBatch) {
+      this.fail(new SigmaError('SGT_CONFIG_INVALID', `train.globalBatch ${this.config.train.globalBatch} is smaller than the ${chosen.length} workers: every worker needs at least one sample per step; raise train.globalBatch or use at most ${this.config.train.globalBatch} workers (dist.maxWorkers)`));
+      return;
+    }
     this.generation += 1;
     this.generationsFormed += 1;
     this.worldSize = chosen.length;

@@ -234,7 +234,12 @@ export class Worker {
     try {
       await ring.open();
       await this.syncState(start, ring, log);
-      log.info({ step: this.trainer.step, worldSize: start.worldSize }, `generation ${start.generation}: rank ${start.rank}/${start.worldSize} from step ${this.trainer.step}`);
+      const local = Math.ceil(this.config.train.globalBatch / start.worldSize);
+      const micro = this.config.train.microBatch;
+      const accumulation = micro > 0 ? Math.ceil(local / micro) : 1;
+      log.info({ step: this.trainer.step, worldSize: start.worldSize, perWorkerBatch: local, accumulation },
+        `generation ${start.generation}: rank ${start.rank}/${start.worldSize} from step ${this.trainer.step}; batch ${this.config.train.globalBatch} = ${start.worldSize} × ≤${local}` +
+        (accumulation > 1 ? ` (${accumulation} micro-batches of ≤${micro})` : ''));
       await this.trainLoop(start, ring, log);
     } catch (e) {
       const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;

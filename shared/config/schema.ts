@@ -34,6 +34,7 @@ export interface Config {
     epochs: number;
     maxSteps: number;
     globalBatch: number;
+    microBatch: number;
     labelSmoothing: number;
     evalEveryEpochs: number;
     logEverySteps: number;
@@ -153,7 +154,8 @@ export const schema = {
   train: {
     epochs: { doc: 'Epochs to train.', format: 'positive-int', default: 10 },
     maxSteps: { doc: 'Stop after this many optimizer steps (0: no limit).', format: 'count', default: 0 },
-    globalBatch: { doc: 'Samples per optimizer step across all workers.', format: 'positive-int', default: 64 },
+    globalBatch: { doc: 'Samples per optimizer step across all workers (split evenly; the per-worker batch is derived).', format: 'positive-int', default: 64 },
+    microBatch: { doc: 'Largest forward/backward a worker runs at once; a larger per-worker batch is accumulated in micro-batches (0: no limit).', format: 'count', default: 0 },
     labelSmoothing: { doc: 'Label smoothing ε of the cross-entropy.', format: 'probability', default: 0 },
     evalEveryEpochs: { doc: 'Validate every this many epochs (and at the end).', format: 'positive-int', default: 1 },
     logEverySteps: { doc: 'Print a progress line every this many steps.', format: 'positive-int', default: 10 },

@@ -19,6 +19,7 @@ export interface StepOptions {
   attnDropout: number;
   /** Seed of this step's dropout masks, from (seed, rank, step). */
   seed: number;
+  /** Power-iteration steps before this forward (0: keep u/v, e.g. for the 2nd+ micro-batch of a step). */
   powerIterations: number;
 }
 
@@ -60,7 +61,7 @@ export function imagesTensor(model: VitModel, b: Batch): tf.Tensor4D {
 
 /** Training forward + backward on a local batch; runs the power step first, as the training forward does. */
 export function forwardBackward(model: VitModel, state: ReplicaState, batch: Batch, o: StepOptions): StepResult {
-  if (model.options.reparam !== 'none') powerIterate(model, state, o.powerIterations);
+  if (model.options.reparam !== 'none' && o.powerIterations > 0) powerIterate(model, state, o.powerIterations);
   if (batch.n === 0) {
     // A rank with no samples this step (uneven last batch) still takes part in the all-reduce with zeros.
     const grads = new Map(state.order.map((n) => [n, tf.zeros(state.shapes.get(n)!)]));

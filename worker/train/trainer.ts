@@ -101,24 +101,48 @@ export class Trainer {
     }
   }
 
-  private async applyStep(batch: Batch, reduce: Reducer, temperature: number, t0: number): Promise<StepReport> {
+  /**
+   * Forward/backward of the local batch in micro-batches of train.microBatch (gradient accumulation: the flat sum
+   * over micro-batches equals the whole batch's); σReparam's power step runs once, before the first.
+   */
+  private accumulate(batch: Batch, temperature: number): { maxTokenNorm: number[] } {
     const m = this.config.model;
-    const r = forwardBackward(this.model, this.state, batch, {
-      labelSmoothing: this.config.train.labelSmoothing,
-      temperature,
-      dropout: m.dropout,
-      attnDropout: m.attnDropout,
-      seed: mixSeed(this.config.seed, this.rank, this.step) & 0x7fffffff,
-      powerIterations: m.powerIterations,
-    });
+    const micro = this.config.train.microBatch > 0 ? this.config.train.microBatch : Math.max(1, batch.n);
     const flat = this.flat;
-    flattenGrads(this.state, r.grads, flat);
-    for (const g of r.grads.values()) g.dispose();
-    let o = this.state.totalSize;
-    flat[o++] = r.lossSum;
-    flat[o++] = r.correct;
-    flat[o++] = r.n;
-    for (let l = 0; l < this.layers; l++) for (let h = 0; h < this.heads; h++) flat[o++] = r.entropy[l][h] * r.n;
+    flat.fill(0);
+    const per = batch.n > 0 ? batch.x.length / batch.n : 0;
+    const scratch = batch.n > micro ? new Float32Array(this.state.totalSize) : undefined;
+    let maxTokenNorm: number[] = [];
+    for (let i = 0, k = 0; i < Math.max(batch.n, 1); i += micro, k++) {
+      const n = Math.min(micro, batch.n - i);
+      const part: Batch = k === 0 && !scratch ? batch : { x: batch.x.subarray(i * per, (i + n) * per), y: batch.y.subarray(i, i + n), n };
+      const r = forwardBackward(this.model, this.state, part, {
+        labelSmoothing: this.config.train.labelSmoothing,
+        temperature,
+        dropout: m.dropout,
+        attnDropout: m.attnDropout,
+        seed: mixSeed(this.config.seed, this.rank, this.step, k) & 0x7fffffff,
+        powerIterations: k === 0 ? m.powerIterations : 0,
+      });
+      if (scratch) {
+        flattenGrads(this.state, r.grads, scratch);
+        for (let j = 0; j < scratch.length; j++) flat[j] += scratch[j];
+      } else flattenGrads(this.state, r.grads, flat);
+      for (const g of r.grads.values()) g.dispose();
+      let o = this.state.totalSize;
+      flat[o++] += r.lossSum;
+      flat[o++] += r.correct;
+      flat[o++] += r.n;
+      for (let l = 0; l < this.layers; l++) for (let h = 0; h < this.heads; h++) flat[o++] += r.entropy[l][h] * r.n;
+      maxTokenNorm = r.maxTokenNorm.map((v, l) => Math.max(v, maxTokenNorm[l] ?? 0));
+    }
+    return { maxTokenNorm };
+  }
+
+  private async applyStep(batch: Batch, reduce: Reducer, temperature: number, t0: number): Promise<StepReport> {
+    const r = this.accumulate(batch, temperature);
+    const flat = this.flat;
+    let o: number;
     const t1 = performance.now();
     await reduce(flat);
     const t2 = performance.now();

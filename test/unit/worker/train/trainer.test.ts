@@ -75,3 +75,23 @@ test('gradients of a batch split across two replicas, summed, equal the one-repl
   assert.ok(Math.sqrt(num / den) < 1e-5, `relative difference ${Math.sqrt(num / den)}`);
   for (const t of [whole, a, b]) t.dispose();
 });
+
+test('gradient accumulation: micro-batches of 3 give the whole batch\'s summed gradient', async () => {
+  await tf.setBackend('cpu');
+  const batch = fixedBatch(8, 8, 4);
+  const captured: Float32Array[] = [];
+  const capture = async (flat: Float32Array) => { captured.push(flat.slice()); };
+  for (const micro of [0, 3]) {
+    const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8 }, data: { numClasses: 3 }, train: { globalBatch: 8, microBatch: micro } } });
+    const t = new Trainer(config, buildModel(config));
+    await t.trainStep(batch, capture);
+    t.dispose();
+  }
+  const [whole, accumulated] = captured;
+  let num = 0, den = 0;
+  for (let i = 0; i < whole.length; i++) {
+    num += (accumulated[i] - whole[i]) ** 2;
+    den += whole[i] ** 2;
+  }
+  assert.ok(Math.sqrt(num / den) < 1e-5, `relative difference ${Math.sqrt(num / den)}`);
+});
