@@ -8,11 +8,10 @@ import { configHash } from '../shared/config/index.js';
 import type { Logger } from '../shared/log.js';
 import { encode, decode, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { initBackend } from './backend.js';
-import { prepareData, type PreparedData } from './data/prepare.js';
-import { globalBatches, splitForRank, stepsPerEpoch } from './data/sampler.js';
+import { openDataSource, type DataSource } from './data/source.js';
 import { buildModel } from './models/index.js';
 import { Ring } from './comm/ring.js';
-import { Trainer } from './train/trainer.js';
+import { Trainer, type StepReport } from './train/trainer.js';
 import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
 import { evaluate } from './train/step.js';
 import { layerEntropies } from './train/local.js';
@@ -21,7 +20,6 @@ import { temperatureAt, type TemperatureOverride } from './train/temperature.js'
 import { entropyBounds, spectralStats } from './diagnostics/bounds.js';
 import { sharpness } from './diagnostics/sharpness.js';
 import { stabilityThreshold } from './diagnostics/thresholds.js';
-import type { StepReport } from './train/trainer.js';
 import { CheckpointWriter } from '../shared/checkpoint/store.js';
 import { createRegistry, setRank, serveMetrics, WorkerMetrics } from '../shared/metrics/index.js';
 
@@ -45,7 +43,7 @@ export class Worker {
   private readonly dealer: Dealer;
   private trainer!: Trainer;
   private layout!: StateLayout;
-  private data!: PreparedData;
+  private data!: DataSource;
   private ring: Ring | undefined;
   private generation = -1;
   private rank = -1;
@@ -92,17 +90,17 @@ export class Worker {
 
   async run(): Promise<number> {
     const backend = await initBackend(this.config.backend, (msg, fields) => this.log.info(fields ?? {}, msg));
-    this.data = await prepareData(this.config);
+    this.data = await openDataSource(this.config);
     const model = buildModel(this.config);
     this.trainer = new Trainer(this.config, model, 0, this.totalSteps());
-    this.trainer.stepsPerEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
+    this.trainer.stepsPerEpoch = this.data.stepsPerEpoch;
     this.layout = stateLayout(this.trainer);
     if (this.opts.metricsPort !== undefined) {
       this.metricsServer = await serveMetrics(this.registry, { host: this.config.metrics.host, port: this.opts.metricsPort });
       this.log.info({ metrics: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`);
     }
-    for (const s of [...this.data.train.skipped, ...this.data.val.skipped]) this.log.warn({ path: s.path, reason: s.reason }, `skipped unreadable image ${s.path}`);
-    this.metrics.recordSkipped(this.data.train.skipped.length + this.data.val.skipped.length);
+    for (const s of this.data.initiallySkipped) this.log.warn({ path: s.path, reason: s.reason }, `skipped unreadable image ${s.path}`);
+    this.metrics.recordSkipped(this.data.initiallySkipped.length);
     this.dealer.connect(this.opts.coordinator);
     this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);
     this.send({
@@ -125,13 +123,13 @@ export class Worker {
       this.dealer.close();
       await this.metricsServer?.close();
       this.trainer.dispose();
+      await this.data.close();
     }
     return 0;
   }
 
   private totalSteps(): number {
-    const perEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
-    const planned = perEpoch * this.config.train.epochs;
+    const planned = this.data.stepsPerEpoch * this.config.train.epochs;
     return this.config.train.maxSteps > 0 ? Math.min(planned, this.config.train.maxSteps) : planned;
   }
 
@@ -277,11 +275,7 @@ export class Worker {
   }
 
   private async trainLoop(start: Start, ring: Ring, log: Logger): Promise<void> {
-    const n = this.data.train.index.ids.length;
-    const gb = this.config.train.globalBatch;
-    const perEpoch = stepsPerEpoch(n, gb, false);
-    let epochBatches: Int32Array[] | undefined;
-    let epochOf = -1;
+    const perEpoch = this.data.stepsPerEpoch;
     const reduce = (flat: Float32Array) => ring.allReduceSum(flat);
     while (this.trainer.step < start.totalSteps) {
       const step = this.trainer.step;
@@ -293,13 +287,9 @@ export class Worker {
         throw new Stopping(`aborted before step ${step}`);
       }
       const epoch = Math.floor(step / perEpoch);
-      if (epoch !== epochOf) {
-        epochBatches = globalBatches(n, this.config.seed, epoch, gb);
-        epochOf = epoch;
-      }
       const t0 = performance.now();
-      const ids = splitForRank(epochBatches![step % perEpoch], start.worldSize, start.rank);
-      const batch = this.data.train.gather(ids);
+      const batch = await this.data.trainBatch(step, start.worldSize, start.rank);
+      for (const s of batch.skipped) this.log.warn({ path: s.path, reason: s.reason, step }, `skipped unreadable image ${s.path}`);
       const t1 = performance.now();
       const temperature = temperatureAt(this.config.model, step, perEpoch, this.temperatureOverride);
       const sentBefore = ring.stats.bytesSent;
@@ -349,9 +339,7 @@ export class Worker {
   private async diagnose(start: Start, ring: Ring, r: StepReport, temperature: number): Promise<void> {
     const t0 = performance.now();
     const d = this.config.diagnostics;
-    const n = Math.min(d.batch, this.data.train.index.ids.length);
-    const ids = splitForRank(Int32Array.from({ length: n }, (_, i) => this.data.train.index.ids[i]), start.worldSize, start.rank);
-    const batch = this.data.train.gather(ids);
+    const batch = await this.data.diagnosticBatch(d.batch, start.worldSize, start.rank);
     const s = await sharpness(this.trainer.model, this.trainer.state, batch, {
       k: d.sharpnessTopK, iterations: d.lanczosIterations, seed: this.config.seed, temperature, labelSmoothing: this.config.train.labelSmoothing,
     }, (flat) => ring.allReduceSum(flat));
@@ -410,15 +398,16 @@ export class Worker {
    * are all-reduced once.
    */
   private async evaluate(start: Start, ring: Ring, epoch: number): Promise<void> {
-    const val = this.data.val;
-    const ids = splitForRank(val.index.ids, start.worldSize, start.rank);
-    const b = val.gather(ids);
-    const perEpoch = stepsPerEpoch(this.data.train.index.ids.length, this.config.train.globalBatch, false);
-    const tau = temperatureAt(this.config.model, this.trainer.step, perEpoch, this.temperatureOverride);
-    const run = () => evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, tau);
-    const raw = run();
-    const ema = this.trainer.ema ? await this.trainer.ema.apply(this.trainer.state.params, run) : undefined;
-    const sums = Float32Array.of(raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0);
+    const tau = temperatureAt(this.config.model, this.trainer.step, this.data.stepsPerEpoch, this.temperatureOverride);
+    const sums = new Float32Array(7);
+    for await (const b of this.data.valBatches(start.worldSize, start.rank)) {
+      const run = () => evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, tau);
+      const raw = run();
+      const ema = this.trainer.ema ? await this.trainer.ema.apply(this.trainer.state.params, run) : undefined;
+      const part = [raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0];
+      part.forEach((v, i) => (sums[i] += v));
+    }
+    const ema = this.trainer.ema;
     await ring.allReduceSum(sums);
     const n = Math.max(1, sums[3]);
     if (start.rank === 0) {

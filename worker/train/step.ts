@@ -10,6 +10,8 @@ export interface Batch {
   x: Float32Array;
   y: Int32Array;
   n: number;
+  /** [n, classes] soft targets (mixup/cutmix); when present they replace y (and label smoothing) in the loss. */
+  soft?: Float32Array;
 }
 
 export interface StepOptions {
@@ -72,6 +74,8 @@ export function forwardBackward(model: VitModel, state: ReplicaState, batch: Bat
   let correct = 0;
   const x = imagesTensor(model, batch);
   const y = tf.tensor1d(batch.y.subarray(0, batch.n), 'int32');
+  const k = model.options.numClasses;
+  const soft = batch.soft ? tf.tensor2d(batch.soft.subarray(0, batch.n * k), [batch.n, k]) : undefined;
   const names = state.order;
   const vars = names.map((n) => state.params.get(n)!);
   const { value, grads } = tf.tidy(() =>
@@ -82,11 +86,12 @@ export function forwardBackward(model: VitModel, state: ReplicaState, batch: Bat
       });
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'));
       kept.push(tf.keep(hits), ...diag.entropy.map((t) => tf.keep(t)), ...diag.maxTokenNorm.map((t) => tf.keep(t)));
-      return crossEntropySum(logits, y, o.labelSmoothing);
+      return soft ? tf.neg(tf.sum(tf.mul(soft, logSoftmax(logits)))) as tf.Scalar : crossEntropySum(logits, y, o.labelSmoothing);
     })(vars),
   );
   x.dispose();
   y.dispose();
+  soft?.dispose();
   const layers = model.blocks.length;
   correct = kept[0].dataSync()[0];
   const entropy = kept.slice(1, 1 + layers).map((t) => (t.dataSync() as Float32Array).slice());

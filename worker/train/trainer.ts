@@ -115,7 +115,11 @@ export class Trainer {
     let maxTokenNorm: number[] = [];
     for (let i = 0, k = 0; i < Math.max(batch.n, 1); i += micro, k++) {
       const n = Math.min(micro, batch.n - i);
-      const part: Batch = k === 0 && !scratch ? batch : { x: batch.x.subarray(i * per, (i + n) * per), y: batch.y.subarray(i, i + n), n };
+      const classes = this.model.options.numClasses;
+      const part: Batch = k === 0 && !scratch ? batch : {
+        x: batch.x.subarray(i * per, (i + n) * per), y: batch.y.subarray(i, i + n), n,
+        soft: batch.soft?.subarray(i * classes, (i + n) * classes),
+      };
       const r = forwardBackward(this.model, this.state, part, {
         labelSmoothing: this.config.train.labelSmoothing,
         temperature,
