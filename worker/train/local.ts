@@ -1,5 +1,6 @@
 // One-process training (`sigmatrain train`): data, model, the step loop with progress, evaluation and a summary.
 import type { Config } from '../../shared/config/index.js';
+import { SigmaError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { initBackend } from '../backend.js';
 import { prepareData } from '../data/prepare.js';
@@ -34,6 +35,9 @@ export function evaluateCache(trainer: Trainer, cache: ImageCache): { top1: numb
 }
 
 export async function trainLocal(config: Readonly<Config>, log: Logger): Promise<TrainSummary> {
+  if (config.data.kind === 'imagenet') {
+    throw new SigmaError('SGT_CLI_USAGE', 'data.kind imagenet streams through the distributed runtime: use `sigmatrain run --config … --workers N` (one worker is fine)');
+  }
   const backend = await initBackend(config.backend, (msg, fields) => log.info(fields ?? {}, msg));
   const t0 = performance.now();
   const data = await prepareData(config);
