@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // sigmatrain command line: reads argv and env, loads the config once, and calls one function per subcommand.
+import { spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../shared/config/index.js';
@@ -111,10 +112,19 @@ function resumeOf(p: ParsedArgs): 'auto' | 'never' {
   return r;
 }
 
-function gpusOf(p: ParsedArgs, n: number): string[] | undefined {
+/** GPU indices this machine has, from nvidia-smi. */
+function detectGpus(): string[] {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=index', '--format=csv,noheader'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new SigmaError('SGT_CLI_USAGE', `--gpus all: nvidia-smi found no GPUs here (${r.error?.message ?? r.stderr.trim()}); list them (--gpus 0,1) or leave --gpus out for CPU workers`);
+  }
+  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
+}
+
+function gpusOf(p: ParsedArgs): string[] | undefined {
   const g = p.flags.get('gpus');
   if (!g) return undefined;
-  if (g === 'all') return Array.from({ length: n }, (_, i) => String(i));
+  if (g === 'all') return detectGpus();
   const ids = g.split(',').map((s) => s.trim());
   if (ids.some((s) => !/^\d+$/.test(s))) throw new SigmaError('SGT_CLI_USAGE', `--gpus must be "all" or a list like 0,1,2, got "${g}"`);
   return ids;
@@ -265,7 +275,7 @@ async function main(argv: string[]): Promise<number> {
       const log = createLogger({ role: 'launcher', level: config.log.level });
       const nproc = intFlag(p, 'nproc-per-node');
       const { Launcher } = await import('./launch.js');
-      const l = new Launcher({ nproc, coordinator: config.dist.coordinator, nodeName: nodeName(p), configArgs: passThrough(p), gpus: gpusOf(p, nproc), maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
+      const l = new Launcher({ nproc, coordinator: config.dist.coordinator, nodeName: nodeName(p), configArgs: passThrough(p), gpus: gpusOf(p), maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => l.signal('SIGTERM'));
       l.start();
       return l.wait();
@@ -273,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const config = load(p);
       const log = createLogger({ role: 'coordinator', level: config.log.level });
-      const gpus = gpusOf(p, intFlag(p, 'workers', 0) || 1);
+      const gpus = gpusOf(p);
       const workers = intFlag(p, 'workers', gpus?.length ?? 2);
       const c = await runCoordinator(config, p, log, workers);
       const { Launcher } = await import('./launch.js');

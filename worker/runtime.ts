@@ -102,7 +102,7 @@ export class Worker {
     for (const s of this.data.initiallySkipped) this.log.warn({ path: s.path, reason: s.reason }, `skipped unreadable image ${s.path}`);
     this.metrics.recordSkipped(this.data.initiallySkipped.length);
     this.dealer.connect(this.opts.coordinator);
-    this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);
+    this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint, cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);
     this.send({
       type: 'worker.hello', workerId: this.opts.workerId, configHash: configHash(this.config), host: process.env.HOSTNAME ?? '',
       pid: process.pid, ringEndpoint: this.opts.ringEndpoint, totalSteps: this.trainer.totalSteps, held: null,
