@@ -164,3 +164,30 @@ test('productSpectralNorm matches the largest singular value of the formed produ
   }
   assert.ok(Math.abs(productSpectralNorm(a, b, d, k, 5000) - Math.sqrt(lambda)) < 1e-9 * Math.sqrt(lambda));
 });
+
+test('cross attention: queries from x, keys/values from a context of another length, entropy over context keys', async () => {
+  const { initBackend } = await import('../../../../worker/backend.js');
+  await initBackend('cpu');
+  const d = 4, heads = 2, Tq = 3, Tk = 6;
+  const rng = new Rng(21);
+  const wq = randn(rng, d * d, 1), wk = randn(rng, d * d, 1);
+  const { ref, params, buffers } = plainAttention(d, heads, wq, wk);
+  const x = [Array.from({ length: Tq }, () => Array.from(randn(rng, d, 1)))];
+  const ctx = [Array.from({ length: Tk }, () => Array.from(randn(rng, d, 1)))];
+  const keyMask = tf.tensor2d([[1, 1, 1, 1, 0, 0]]); // the context's last two keys are padding
+  const { y, entropy } = tf.tidy(() => {
+    const o = applyAttention(ref, params, buffers, { x: tf.tensor3d(x), context: tf.tensor3d(ctx), keyMask, temperature: 1 });
+    return { y: o.y, entropy: o.entropy };
+  });
+  assert.deepEqual(y.shape, [1, Tq, d]);
+  const ent = entropy.arraySync();
+  const dh = d / heads;
+  for (let h = 0; h < heads; h++) {
+    const proj = (w: Float32Array, v: number[]) => Array.from({ length: dh }, (_, c) => v.reduce((s, xi, r) => s + xi * w[r * d + h * dh + c], 0));
+    const q = x[0].map((v) => proj(wq, v));
+    const k = ctx[0].slice(0, 4).map((v) => proj(wk, v));
+    const expected = q.reduce((s, qi) => s + rowEntropy(softmax(k.map((kj) => qi.reduce((a, b, c) => a + b * kj[c], 0) / Math.sqrt(dh)))), 0) / Tq;
+    assert.ok(Math.abs(ent[h] - expected) < 1e-4, `head ${h}: ${ent[h]} vs ${expected}`);
+  }
+  tf.dispose([y, entropy, keyMask]);
+});
