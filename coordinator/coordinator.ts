@@ -94,6 +94,8 @@ export class Coordinator {
   private stopRequested = false;
   private readonly statePath: string;
   private hasProgress = false;
+  /** The run dir holds a finished job (a restarted coordinator of a completed run exits at once). */
+  private alreadyDone = false;
   private temperatureOverride: { value: number; fromStep: number } | null = null;
   private lrScale = 1;
   private rollbacks = 0;
@@ -123,6 +125,7 @@ export class Coordinator {
       if (persisted.configHash !== this.hash) {
         log.warn({ was: persisted.configHash, now: this.hash }, 'resuming with a different config; the checkpoint\'s architecture is checked by rank 0');
       }
+      this.alreadyDone = persisted.done;
       this.generation = persisted.generation;
       this.totalSteps = persisted.totalSteps;
       this.temperatureOverride = persisted.temperatureOverride ?? null;
@@ -159,6 +162,13 @@ export class Coordinator {
 
   /** Binds and runs until the job completes (or is stopped); resolves with the summary. */
   async run(): Promise<JobSummary> {
+    if (this.alreadyDone) {
+      this.log.info({ runDir: this.opts.runDir }, `the job in ${this.opts.runDir} is already complete (${this.ledger.next} steps); nothing to resume`);
+      return {
+        steps: this.ledger.next, totalSteps: this.totalSteps, generations: this.generation, workerFailures: 0, seconds: 0, samplesPerSecond: 0,
+        finalLoss: this.ledger.entries().at(-1)?.loss ?? NaN, valTop1: NaN, valTop5: NaN, valLoss: NaN, emaValTop1: null, minEntropy: NaN, stoppedEarly: false,
+      };
+    }
     await this.router.bind(this.opts.bind);
     this.log.info({ bind: this.opts.bind, runDir: this.opts.runDir, expect: this.opts.expectWorkers }, `coordinator listening on ${this.opts.bind}; run dir ${this.opts.runDir}`);
     const done = new Promise<JobSummary>((resolve, reject) => {
@@ -320,19 +330,26 @@ export class Coordinator {
 
   /** A heartbeat from a worker we do not know: this coordinator restarted while the job ran. */
   private adopt(routingId: Buffer, m: MessageOf<'worker.heartbeat'>): void {
+    const active = m.state !== 'idle';
+    if (active && m.generation > this.generation) {
+      // The job moved on to a generation this coordinator never persisted: ranks seen so far are stale.
+      this.generation = m.generation;
+      for (const x of this.members.values()) x.rank = undefined;
+    }
+    // An idle worker (its generation was aborted, or it is fresh) holds state but no rank: a new generation forms.
+    const inGeneration = active && m.rank >= 0 && m.generation === this.generation;
     const member: Member = {
-      workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: { generation: m.generation, step: m.step },
-      totalSteps: this.totalSteps, rank: m.rank >= 0 && m.generation === this.generation ? m.rank : undefined, stopped: false, done: false,
+      workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: m.step > 0 ? { generation: m.generation, step: m.step } : null,
+      totalSteps: this.totalSteps, rank: inGeneration ? m.rank : undefined, stopped: !active, done: false,
     };
     this.members.set(m.workerId, member);
     if (this.firstSeen === 0) this.firstSeen = Date.now();
-    if (m.generation > this.generation) this.generation = m.generation;
-    const inGen = [...this.members.values()].filter((x) => x.held?.generation === this.generation && x.rank !== undefined);
-    this.log.info({ workerId: m.workerId, generation: m.generation, rank: m.rank, step: m.step }, `re-attached worker ${m.workerId} (rank ${m.rank} of generation ${m.generation})`);
-    if (this.phase === 'gathering' && inGen.length === m.worldSize && m.generation === this.generation) {
+    this.log.info({ workerId: m.workerId, generation: m.generation, rank: m.rank, step: m.step, state: m.state }, `re-attached worker ${m.workerId} (rank ${m.rank} of generation ${m.generation}, ${m.state})`);
+    const inGen = [...this.members.values()].filter((x) => x.rank !== undefined);
+    if (this.phase === 'gathering' && inGeneration && inGen.length === m.worldSize) {
       this.worldSize = m.worldSize;
       this.phase = 'running';
-      this.lastReported = Math.max(this.lastReported, ...inGen.map((x) => x.held!.step - 1));
+      this.lastReported = Math.max(this.lastReported, ...inGen.map((x) => (x.held?.step ?? 0) - 1));
       this.progress.note(`resumed tracking generation ${this.generation} with ${this.worldSize} workers at step ${this.lastReported + 1}`);
     }
   }

@@ -142,6 +142,7 @@ export class Worker {
     this.send({
       type: 'worker.heartbeat', workerId: this.opts.workerId, generation: Math.max(0, this.generation), rank: this.rank,
       step: this.trainer.step, ringEndpoint: this.opts.ringEndpoint, worldSize: Math.max(1, this.worldSize),
+      state: this.finished ? 'done' : this.ring ? 'training' : 'idle',
     });
     const silent = Date.now() - this.lastCoordinatorSeen;
     if (silent > this.config.dist.heartbeatTimeoutMs * 3 && silent < this.config.dist.heartbeatTimeoutMs * 3 + this.config.dist.heartbeatMs) {

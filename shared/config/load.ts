@@ -106,11 +106,25 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   return deepFreeze(conf.getProperties() as unknown as Config);
 }
 
-/** Stable hash of a config: workers with a different hash are refused by the coordinator. */
+/**
+ * Keys that legitimately differ between the processes of one job (where this process is, how it reaches others,
+ * where its copy of the data is mounted, how it logs) and so stay out of the job's config hash.
+ */
+export const PER_PROCESS_KEYS: readonly string[] = [
+  'dist.coordinator', 'dist.ringHost', 'dist.ringPortBase', 'dist.transport', 'data.root', 'data.threads', 'data.prefetch',
+  'metrics.enabled', 'metrics.port', 'metrics.host', 'log.level',
+];
+
+/** Stable hash of the job's config: workers with a different hash are refused by the coordinator. */
 export function configHash(config: Readonly<Config>): string {
-  const canon = (v: unknown): unknown =>
+  const canon = (v: unknown, path: string): unknown =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .filter((k) => !PER_PROCESS_KEYS.includes(path ? `${path}.${k}` : k))
+            .map((k) => [k, canon((v as Record<string, unknown>)[k], path ? `${path}.${k}` : k)]),
+        )
       : v;
-  return createHash('sha256').update(JSON.stringify(canon(config))).digest('hex').slice(0, 16);
+  return createHash('sha256').update(JSON.stringify(canon(config, ''))).digest('hex').slice(0, 16);
 }

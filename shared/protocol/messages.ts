@@ -37,6 +37,8 @@ export const Heartbeat = z.object({
   step,
   ringEndpoint: z.string().min(1).max(500),
   worldSize: z.number().int().positive(),
+  /** training: inside a generation; idle: waiting for coord.start (fresh, or its generation ended); done: finished. */
+  state: z.enum(['training', 'idle', 'done']),
 });
 
 export const Report = z.object({

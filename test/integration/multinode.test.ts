@@ -127,21 +127,7 @@ async function settle(ps: Proc[], limitMs: number, fatal: () => boolean): Promis
 /** Why namespaces are not used (refused, or SGT_MULTINODE_LOOPBACK=1 to exercise the fallback), or null. */
 const WHY = process.env.SGT_MULTINODE_LOOPBACK === '1' ? 'SGT_MULTINODE_LOOPBACK=1' : netnsUnavailable();
 
-/**
- * The coordinator admits a worker only if the hash of its whole config equals its own (shared/config/load.ts
- * configHash), and --dist.ringHost differs per node by nature: while the hash covers the per-node flags, every worker
- * of a real multi-node job is refused. Then this test is a TODO (it still runs, and shows the refusal), not a failure.
- */
-const PER_NODE_IN_HASH = (() => {
-  const probe = WHY ? loopback() : { kind: 'netns' as const, name: { coordinator: 'coordinator', node0: 'node0', node1: 'node1' }, ringPortBase: { node0: 29500, node1: 29500 } };
-  const hash = (node: 'node0' | 'node1') => configHash(loadConfig({ file: TINY, args: nodeArgs(probe, node), env: {} }));
-  return hash('node0') !== hash('node1');
-})();
-const TODO = PER_NODE_IN_HASH
-  ? `runtime: configHash covers the per-node flags (${WHY ? 'dist.ringHost, dist.ringPortBase' : 'dist.ringHost'}), so the coordinator refuses the workers of every node ("refused a worker with another config")`
-  : false;
-
-test('multi-node topology: coordinator + 2 nodes × 2 workers across network namespaces, k8s-style names, tcp ring', { timeout: 300_000, todo: TODO }, async (t) => {
+test('multi-node topology: coordinator + 2 nodes × 2 workers across network namespaces, k8s-style names, tcp ring', { timeout: 300_000 }, async (t) => {
   const t0 = Date.now();
   const why = WHY;
   if (why) t.diagnostic(`network namespaces refused (${why}): FALLING BACK to loopback addresses 127.0.0.2 / 127.0.0.3, peers named by address, not by name`);

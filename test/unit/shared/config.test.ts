@@ -64,3 +64,13 @@ test('every config in configs/ loads', () => {
   assert.ok(files.length > 0);
   for (const f of files) loadConfig({ file: new URL(f, root).pathname, env: {} });
 });
+
+test('the job hash ignores per-process keys (ring host, ports, data mount, logging) and nothing else', () => {
+  const base = configHash(loadConfig({ env: {} }));
+  for (const [k, v] of [['dist.ringHost', 'node1'], ['dist.ringPortBase', '30000'], ['data.root', '/mnt/x'], ['metrics.port', '9500'], ['log.level', 'debug'], ['dist.transport', 'tcp']]) {
+    assert.equal(configHash(loadConfig({ env: {}, args: [`--${k}`, v] })), base, `${k} changed the hash`);
+  }
+  for (const [k, v] of [['optim.lr', '0.5'], ['model.variant', 'test/4'], ['train.globalBatch', '32'], ['dist.allreduceTimeoutMs', '999']]) {
+    assert.notEqual(configHash(loadConfig({ env: {}, args: [`--${k}`, v] })), base, `${k} did not change the hash`);
+  }
+});
