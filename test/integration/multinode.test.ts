@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configHash, loadConfig } from '../../shared/config/index.js';
 import { stepsPerEpoch } from '../../worker/data/sampler.js';
 import { createLab, netnsUnavailable, txBytes, type NetnsLab } from './comm/netns.js';
 import { CLI, Proc, TINY, tempDir } from './helpers/job.js';
