@@ -25,9 +25,10 @@ export class CollapseDetector {
     this.seen += 1;
     entropy.forEach((heads, l) => {
       const e = Math.min(...heads);
-      this.runningMax[l] = Math.max(this.runningMax[l] ?? -Infinity, e);
+      // The running maximum starts after warm-up: near-uniform attention at initialisation is not a baseline.
+      if (this.seen > this.o.warmupSteps) this.runningMax[l] = Math.max(this.runningMax[l] ?? -Infinity, e);
       const bound = bounds?.[l] ? Math.min(...bounds[l]) : null;
-      const low = e < this.o.fraction * this.runningMax[l] || (this.o.boundMargin > 0 && bound !== null && e < bound + this.o.boundMargin);
+      const low = this.runningMax[l] !== undefined && e < this.o.fraction * this.runningMax[l] || (this.o.boundMargin > 0 && bound !== null && e < bound + this.o.boundMargin);
       this.streak[l] = low && this.seen > this.o.warmupSteps ? (this.streak[l] ?? 0) + 1 : 0;
       const now = this.streak[l] >= this.o.window;
       if (now && !this.flagged[l]) alarms.push({ layer: l, step, entropy: e, runningMax: this.runningMax[l], bound });

@@ -243,10 +243,10 @@ export const schema = {
   },
   guard: {
     enabled: { doc: 'Watch for attention entropy collapse.', format: 'bool', default: true },
-    fraction: { doc: 'Collapse: a layer\'s lowest head entropy below this fraction of its running maximum...', format: 'probability', default: 0.25 },
+    fraction: { doc: 'Collapse: a layer\'s lowest head entropy below this fraction of its running maximum (tracked after warm-up)...', format: 'probability', default: 0.1 },
     boundMargin: { doc: '...or within this many nats of its Theorem 3.1 bound (0: not used).', format: 'non-negative', default: 0 },
-    window: { doc: '...for this many consecutive steps.', format: 'positive-int', default: 10 },
-    warmupSteps: { doc: 'Steps before the guard starts judging.', format: 'count', default: 20 },
+    window: { doc: '...for this many consecutive steps.', format: 'positive-int', default: 20 },
+    warmupSteps: { doc: 'Steps before the guard starts tracking and judging.', format: 'count', default: 100 },
     action: { doc: 'On collapse: none (metric + log only), rollback (to the last checkpoint, lr × lrFactor) or stop.', format: ['none', 'rollback', 'stop'], default: 'none' },
     lrFactor: { doc: 'Learning-rate factor applied at each rollback.', format: 'positive', default: 0.5 },
     maxRollbacks: { doc: 'Rollbacks before the guard stops the job instead.', format: 'count', default: 3 },

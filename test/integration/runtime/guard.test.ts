@@ -9,7 +9,7 @@ import { sigmatrain, TINY, tempDir, coordinatorAddress, killTree } from '../help
 
 const data = join(tempDir('guard-data'), 'shapes');
 // Large initial weights (γ = σ(W₀)) give attention logits big enough for τ to matter in a few steps.
-const SHARP = ['--model.gammaInit', 'spectral', '--model.initStd', '0.3', '--guard.warmupSteps', '4', '--guard.window', '3', '--checkpoint.everySteps', '4'];
+const SHARP = ['--model.gammaInit', 'spectral', '--model.initStd', '0.3', '--guard.warmupSteps', '4', '--guard.window', '3', '--guard.fraction', '0.25', '--checkpoint.everySteps', '4'];
 
 function jsonl(dir: string, file: string): Array<Record<string, unknown>> {
   return readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
