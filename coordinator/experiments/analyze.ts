@@ -6,8 +6,6 @@ import type { JobResult } from './jobs.js';
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** Steps averaged for the initial loss (the first ones recorded). */
-export const INITIAL_WINDOW = 5;
 /** The final loss averages the last max(FINAL_MIN, FINAL_FRACTION · steps) recorded steps. */
 export const FINAL_FRACTION = 0.1;
 export const FINAL_MIN = 10;
@@ -18,7 +16,7 @@ export const LEARNED_FACTOR = 2;
 export const DIVERGED_RULE =
   `non-finite loss at any step (a NaN/∞ in steps.jsonl, or the job stopped with SGT_NONFINITE_LOSS), or a final loss — ` +
   `the mean training loss over the last ${FINAL_FRACTION * 100}% of the recorded steps (at least ${FINAL_MIN}; only steps after warmup) — ` +
-  `not below the initial loss (the mean over the first ${INITIAL_WINDOW} steps)`;
+  `above the initial loss (the loss of the first recorded step, step 0: the model at initialization, the same for every run of a method)`;
 
 export interface RunOutcome {
   name: string;
@@ -36,7 +34,9 @@ export interface RunOutcome {
   /** The step whose loss was non-finite (from steps.jsonl or the job's SGT_NONFINITE_LOSS), null if none. */
   nonFiniteStep: number | null;
   nonFinite: boolean;
+  /** Loss of the first recorded step (step 0). */
   initialLoss?: number;
+  /** Mean loss over the last 10 % of the steps (at least FINAL_MIN), after warmup. */
   finalLoss?: number;
   /** Largest mean of 10 consecutive training losses after warmup (spikes that recovered show here). */
   maxPostWarmupLoss?: number;
@@ -85,12 +85,10 @@ export function stepMinEntropy(entropy: number[][]): number | undefined {
 export function outcome(run: RunData, job: Pick<JobResult, 'exitCode' | 'timedOut' | 'seconds' | 'nonFiniteLoss' | 'nonFiniteStep'>, input: OutcomeInput): RunOutcome {
   const s = summarize(run);
   const steps = run.steps;
-  const losses = steps.map((r) => r.loss);
   const badStep = steps.find((r) => !finite(r.loss));
   const nonFiniteStep = badStep ? badStep.step : job.nonFiniteLoss ? (job.nonFiniteStep ?? (s.lastStep ?? -1) + 1) : null;
   const nonFinite = nonFiniteStep !== null;
-  const ok = losses.filter(finite);
-  const initialLoss = mean(ok.slice(0, INITIAL_WINDOW));
+  const initialLoss = finite(steps[0]?.loss) ? steps[0].loss : undefined;
   const after = steps.filter((r) => r.step >= input.warmupSteps && finite(r.loss));
   // The last 10 % of the run, at least FINAL_MIN steps, but never reaching back into warmup.
   const nFinal = Math.min(after.length, Math.max(FINAL_MIN, Math.ceil(FINAL_FRACTION * steps.length)));
@@ -102,8 +100,8 @@ export function outcome(run: RunData, job: Pick<JobResult, 'exitCode' | 'timedOu
   }
   let divergedReason = '';
   if (nonFinite) divergedReason = `non-finite loss at step ${nonFiniteStep}`;
-  else if (finalLoss !== undefined && initialLoss !== undefined && finalLoss >= initialLoss) {
-    divergedReason = `final loss ${finalLoss.toFixed(3)} ≥ initial ${initialLoss.toFixed(3)}`;
+  else if (finalLoss !== undefined && initialLoss !== undefined && finalLoss > initialLoss) {
+    divergedReason = `final loss ${finalLoss.toFixed(3)} > initial ${initialLoss.toFixed(3)}`;
   }
   let maxSharpness: number | undefined;
   let maxSharpnessStep: number | undefined;

@@ -127,7 +127,7 @@ export function table(rows: Around[], outcomes: RunOutcome[]): Table[] {
     {
       id: 'intervention',
       title: 'Around the switch',
-      columns: ['run', 'τ → 0.1 at step (steps.jsonl)', 'split', 'mean entropy before', 'lowest entropy after (step)', 'mean entropy at end', 'loss before', 'peak loss after (10-step mean)', 'final loss', 'recovered (final ≤ before)', 'val_top1', 'max λ₁ before', 'max λ₁ after', 'threshold 38/η', 'first step λ₁ > threshold'],
+      columns: ['run', 'τ → 0.1 at step (steps.jsonl)', 'split', 'mean entropy before', 'lowest entropy after (step)', 'mean entropy at end', 'loss before', 'peak loss after (10-step mean)', 'final loss (last 10 steps)', 'recovered (final ≤ before)', 'val_top1', 'max λ₁ before', 'max λ₁ after', 'threshold 38/η', 'first step λ₁ > threshold'],
       rows: rows.map((r) => [
         r.run, r.switchStep === undefined ? 'none' : String(r.switchStep), String(r.split), f.nats(r.entropyBefore),
         r.minEntropyAfter === undefined ? '—' : `${f.nats(r.minEntropyAfter)} (${r.minEntropyAfterStep})`, f.nats(r.entropyEnd),
@@ -156,12 +156,14 @@ const RUN_COLORS = ['#4c78a8', '#e45756', '#f58518'];
 
 export function charts(done: DoneRun[], s: Setup): ChartSpec[] {
   const names = done.map((d) => d.plan.name);
+  const lastStep = Math.max(1, ...done.flatMap((d) => d.run.steps.map((x) => x.step)));
+  const x = { field: 'step', type: 'quantitative', scale: { domain: [0, lastStep], nice: false } };
   const color = { field: 'run', type: 'nominal', title: null, scale: { domain: names, range: RUN_COLORS } };
   const rules = {
     data: { values: [{ step: s.early, label: `τ→${s.tau} (early)` }, { step: s.late, label: `τ→${s.tau} (late)` }] },
     layer: [
-      { mark: { type: 'rule', strokeDash: [3, 2], color: '#777' }, encoding: { x: { field: 'step', type: 'quantitative' } } },
-      { mark: { type: 'text', align: 'left', dx: 3, dy: -4, fontSize: 10, color: '#555' }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } } },
+      { mark: { type: 'rule', strokeDash: [3, 2], color: '#777' }, encoding: { x } },
+      { mark: { type: 'text', align: 'left', dx: 3, dy: -4, fontSize: 10, color: '#555' }, encoding: { x, y: { value: 0 }, text: { field: 'label' } } },
     ],
   };
   const chart = (values: object[], field: string, yTitle: string, yScale: object = { zero: false }, mark: object = { type: 'line', strokeWidth: 1.3 }, extra: object[] = []): TopLevelSpec =>
@@ -170,7 +172,7 @@ export function charts(done: DoneRun[], s: Setup): ChartSpec[] {
       height: 200,
       config: { font: 'system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif', view: { stroke: '#ddd' }, legend: { orient: 'top' } },
       layer: [
-        { data: { values }, mark, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field, type: 'quantitative', title: yTitle, scale: yScale }, color } },
+        { data: { values }, mark, encoding: { x, y: { field, type: 'quantitative', title: yTitle, scale: yScale }, color } },
         ...extra,
         rules,
       ],
@@ -183,11 +185,11 @@ export function charts(done: DoneRun[], s: Setup): ChartSpec[] {
   const sharp = done.flatMap((d) => d.run.diagnostics.filter((x) => finite(x.sharpness?.[0])).map((x) => ({ run: d.plan.name, step: x.step, v: x.sharpness![0] })));
   const thr = done.flatMap((d) => d.run.diagnostics.filter((x) => finite(x.stabilityThreshold)).map((x) => ({ step: x.step, v: x.stabilityThreshold! })));
   const thresholdLayer = thr.length
-    ? [{ data: { values: thr }, mark: { type: 'line', strokeDash: [6, 4], color: '#7f7f7f' }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'v', type: 'quantitative' } } }]
+    ? [{ data: { values: thr }, mark: { type: 'line', strokeDash: [6, 4], color: '#7f7f7f' }, encoding: { x, y: { field: 'v', type: 'quantitative' } } }]
     : [];
   const evals = done.flatMap((d) => d.run.evals.filter((e) => finite(e.valTop1)).map((e) => ({ run: d.plan.name, step: e.step, v: e.valTop1 })));
   return [
-    { id: 'entropy-mean', title: 'Mean attention entropy', caption: 'Per step, attention entropy averaged over every layer and head (nats), for the three runs; dashed rules: the τ switches.', spec: chart(perStep((x) => meanEntropy(x.entropy)), 'v', 'mean entropy (nats)') },
+    { id: 'entropy-mean', title: 'Mean attention entropy', caption: 'Per step, attention entropy averaged over every layer and head (nats), for the three runs; dashed rules: the τ switches. The runs share seed and data order, so each intervention run is identical to the control until its switch and hides it there.', spec: chart(perStep((x) => meanEntropy(x.entropy)), 'v', 'mean entropy (nats)') },
     { id: 'entropy-min', title: 'Lowest attention entropy', caption: 'Per step, the lowest per-head entropy over all layers and heads (nats).', spec: chart(perStep((x) => stepMinEntropy(x.entropy)), 'v', 'min entropy (nats)') },
     { id: 'loss', title: 'Training loss', caption: 'Per-step training loss (global batch).', spec: chart(perStep((x) => x.loss), 'v', 'train loss') },
     {

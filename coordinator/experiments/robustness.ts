@@ -72,7 +72,7 @@ export function plan(grid: Grid): PlannedRun[] {
   );
 }
 
-const status = (o: RunOutcome): string => (o.nonFinite ? 'diverged (NaN/∞)' : o.diverged ? 'diverged (loss ≥ initial)' : o.learned ? 'converged' : 'converged, < 2× chance');
+const status = (o: RunOutcome): string => (o.nonFinite ? 'diverged (NaN/∞)' : o.diverged ? 'diverged (loss > initial)' : o.learned ? 'converged' : 'converged, < 2× chance');
 
 export function tables(outcomes: RunOutcome[], numClasses: number): Table[] {
   const summary: Table = {
@@ -86,7 +86,8 @@ export function tables(outcomes: RunOutcome[], numClasses: number): Table[] {
     note:
       `Diverged: ${DIVERGED_RULE}. "< 2× chance": did not diverge but ended with val_top1 < ${LEARNED_FACTOR}/${numClasses}; the val_top1 mean includes them. ` +
       'Entropy: the lowest per-head attention entropy over all steps of a run (uniform attention over T tokens has log T). ' +
-      'λ₁: top Hessian eigenvalue at the diagnostics steps; threshold: the optimizer\'s stability threshold at that step\'s lr (AdamW 38/η, LARS read as momentum SGD (2+2β)/η — indicative only).',
+      'λ₁: top Hessian eigenvalue at the diagnostics steps; threshold: the optimizer\'s stability threshold at that step\'s lr (AdamW (2+2β₁)/((1−β₁)η) = 38/η, which strictly bounds the preconditioned sharpness, so λ₁ against it is indicative). ' +
+      'For LARS the runtime reads LARS as momentum SGD, (2+2β)/η with the global η, but LARS scales each layer\'s step by its trust ratio (coefficient 0.001 · ‖w‖/‖g‖), so its λ₁/threshold is not comparable and is not evidence of instability.',
   };
   const perRun: Table = {
     id: 'runs',
@@ -109,7 +110,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
   const lrOrder = (l: string): number => Number(l);
   lrDomain.sort((a, b) => lrOrder(a) - lrOrder(b));
   // One panel per method side by side (hconcat, not facet: each method keeps its own lr axis and colour legend).
-  const panels = (values: { method: string }[], panel: (values: object[], lrs: string[]) => object): TopLevelSpec =>
+  const panels = (values: { method: string }[], panel: (values: object[], lrs: string[]) => object, shareY = false): TopLevelSpec =>
     ({
       config: { font: 'system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif', view: { stroke: '#ddd' } },
       hconcat: methods.map((m) => {
@@ -117,7 +118,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
         const lrs = lrDomain.filter((l) => vs.some((v) => (v as { lr?: string }).lr === l));
         return { title: { text: m, fontSize: 12 }, ...panel(vs, lrs) };
       }),
-      resolve: { scale: { color: 'independent', x: 'independent' } },
+      resolve: { scale: { color: 'independent', x: 'independent', y: shareY ? 'shared' : 'independent' } },
     }) as unknown as TopLevelSpec;
   const cells = done.map((d) => ({
     method: d.outcome.method,
@@ -143,7 +144,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
         .filter((r): r is { step: number; v: number } => typeof r.v === 'number' && Number.isFinite(r.v));
       return downsample(rows, (r) => r.v, 160).map((r) => ({ method: d.outcome.method, run: d.plan.name, lr: f.lr(d.plan.lr), warmup: `warmup ${d.plan.warmupSteps}`, step: r.step, [field]: r.v }));
     });
-  const lineChart = (values: { method: string }[], field: string, yTitle: string, yScale: object = { zero: false }, mark: object = { type: 'line', strokeWidth: 1.2 }): TopLevelSpec =>
+  const lineChart = (values: { method: string }[], field: string, yTitle: string, yScale: object = { zero: false }, mark: object = { type: 'line', strokeWidth: 1.2 }, shareY = false): TopLevelSpec =>
     panels(values, (vs, lrs) => ({
       data: { values: vs },
       width: WIDTH,
@@ -156,7 +157,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
         strokeDash: { field: 'warmup', type: 'nominal', title: null },
         detail: { field: 'run', type: 'nominal' },
       },
-    }));
+    }), shareY);
   const sharp = done.flatMap((d) =>
     d.run.diagnostics
       .filter((x) => Number.isFinite(x.sharpness?.[0]) && Number.isFinite(x.stabilityThreshold) && (x.stabilityThreshold ?? 0) > 0)
@@ -169,7 +170,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
       id: 'entropy',
       title: 'Lowest attention entropy',
       caption: 'Per step, the lowest per-head attention entropy over all layers and heads (nats); entropy collapse shows as a fall towards 0.',
-      spec: lineChart(series((s) => stepMinEntropy(s.entropy), 'entropy'), 'entropy', 'min entropy (nats)'),
+      spec: lineChart(series((s) => stepMinEntropy(s.entropy), 'entropy'), 'entropy', 'min entropy (nats)', { zero: true }, undefined, true),
     },
   ];
   if (sharp.length) {
@@ -177,7 +178,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
       id: 'sharpness',
       title: 'Sharpness over the stability threshold',
       caption: 'λ₁ (top Hessian eigenvalue, Lanczos on the diagnostic batch) divided by the optimizer\'s stability threshold at each diagnostics step (log scale); above 1 is past the threshold.',
-      spec: lineChart(sharp, 'ratio', 'λ₁ / threshold', { type: 'log' }, { type: 'line', point: true, strokeWidth: 1.2 }),
+      spec: lineChart(sharp, 'ratio', 'λ₁ / threshold', { type: 'log' }, { type: 'line', point: true, strokeWidth: 1.2 }, true),
     });
   }
   return out;
