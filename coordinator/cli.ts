@@ -290,9 +290,12 @@ async function main(argv: string[]): Promise<number> {
       const l = new Launcher({ nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
       const job = c.run();
-      l.start();
+      if (!c.finishedBefore) l.start();
       const s = await job;
+      // Workers leave on the coordinator's stop; any still there after a grace period are told to go.
+      const grace = setTimeout(() => l.signal('SIGTERM'), 15_000);
       const code = await l.wait();
+      clearTimeout(grace);
       printSummary(log, s);
       await report(c.runDir, log);
       return code;

@@ -96,6 +96,8 @@ export class Coordinator {
   private hasProgress = false;
   /** The run dir holds a finished job (a restarted coordinator of a completed run exits at once). */
   private alreadyDone = false;
+  /** Every step ran (not a SIGTERM stop): a restart of this run has nothing left to do. */
+  private completed = false;
   private temperatureOverride: { value: number; fromStep: number } | null = null;
   private lrScale = 1;
   private rollbacks = 0;
@@ -147,7 +149,7 @@ export class Coordinator {
   private persist(): void {
     const tmp = `${this.statePath}.tmp`;
     writeFileSync(tmp, JSON.stringify({
-      generation: this.generation, totalSteps: this.totalSteps, configHash: this.hash, done: this.phase === 'done',
+      generation: this.generation, totalSteps: this.totalSteps, configHash: this.hash, done: this.completed,
       temperatureOverride: this.temperatureOverride, lrScale: this.lrScale, rollbacks: this.rollbacks,
     } satisfies Persisted));
     renameSync(tmp, this.statePath);
@@ -536,6 +538,7 @@ export class Coordinator {
   private complete(stoppedEarly: boolean): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
+    this.completed = !stoppedEarly;
     this.persist();
     for (const m of this.members.values()) this.sendTo(m, { type: 'coord.stop', reason: 'job complete', checkpoint: false, atStep: null });
     const seconds = (performance.now() - this.started) / 1000;
@@ -545,6 +548,11 @@ export class Coordinator {
       emaValTop1: this.val.ema?.valTop1 ?? null,
       minEntropy: this.minEntropy, stoppedEarly,
     });
+  }
+
+  /** The run dir's job had already completed when this coordinator started. */
+  get finishedBefore(): boolean {
+    return this.alreadyDone;
   }
 
   get runDir(): string {
