@@ -63,11 +63,19 @@ export class Proc {
   }
 }
 
+/** Every process a test file started: killed when the file's process exits, even after a test timed out. */
+const spawned = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 export function sigmatrain(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.add(child);
+  child.on('exit', () => spawned.delete(child));
   return new Proc(child);
 }
 
