@@ -89,7 +89,6 @@ export class Coordinator {
   private val: { top1: number; top5: number; loss: number; ema?: { valTop1: number; valTop5: number; valLoss: number } | null } = { top1: NaN, top5: NaN, loss: NaN };
   private minEntropy = Infinity;
   private failures = 0;
-  private generationsFormed = 0;
   private lastReported = -1;
   private stopRequested = false;
   private readonly statePath: string;
@@ -104,6 +103,8 @@ export class Coordinator {
   /** Set by the guard: the next generation starts from the checkpoint of this step. */
   private rollbackTo: number | null = null;
   private readonly detector: CollapseDetector;
+  /** The latest Theorem 3.1 bounds from diagnostics (the guard's margin criterion). */
+  private lastBounds: number[][] | null = null;
   readonly registry = createRegistry({ role: 'coordinator', defaultMetrics: true });
   private readonly metrics = new CoordinatorMetrics(this.registry);
   // The guard runs here (it sees every step's entropies), so its series live in the coordinator's registry.
@@ -367,8 +368,6 @@ export class Coordinator {
     this.router.send([routingId, encode({ type: 'ctl.ok', message: `temperature ${value} from step ${fromStep}`, fromStep })]).catch(() => undefined);
   }
 
-  private lastBounds: number[][] | null = null;
-
   /** The entropy-collapse guard: metric and log event, then the configured action. */
   private guard(step: number, entropy: number[][]): void {
     if (!this.config.guard.enabled) return;
@@ -474,7 +473,6 @@ export class Coordinator {
       return;
     }
     this.generation += 1;
-    this.generationsFormed += 1;
     this.worldSize = chosen.length;
     // The most advanced consistent state: a worker's held steps were all applied everywhere it was.
     let source = -1;

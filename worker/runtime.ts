@@ -57,7 +57,6 @@ export class Worker {
   private lastCoordinatorSeen = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
   private finished = false;
-  private startMsg: Start | undefined;
   private temperatureOverride: TemperatureOverride | null = null;
   private readonly registry = createRegistry({ role: 'worker', rank: 0, defaultMetrics: true });
   private readonly metrics: WorkerMetrics;
@@ -215,7 +214,6 @@ export class Worker {
     this.generation = start.generation;
     this.rank = start.rank;
     this.worldSize = start.worldSize;
-    this.startMsg = start;
     this.abort = undefined;
     this.trainer.rank = start.rank;
     this.trainer.totalSteps = start.totalSteps;
@@ -295,9 +293,10 @@ export class Worker {
       const temperature = temperatureAt(this.config.model, step, perEpoch, this.temperatureOverride);
       const sentBefore = ring.stats.bytesSent;
       const r = await this.trainer.trainStep(batch, reduce, temperature);
+      const entropy = r.entropy.map((h) => Array.from(h));
       this.metrics.recordStep({
         loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, temperature, samples: batch.n, tokens: batch.n * this.trainer.model.arch.tokens,
-        entropy: r.entropy.map((h) => Array.from(h)),
+        entropy,
         phases: { data: (t1 - t0) / 1000, ...r.seconds },
         allreduceBytes: ring.stats.bytesSent - sentBefore, allreduceSeconds: r.seconds.allreduce,
       });
@@ -305,7 +304,7 @@ export class Worker {
       this.send({
         type: 'worker.report', workerId: this.opts.workerId, generation: start.generation, rank: start.rank, step: r.step, epoch,
         samples: r.samples, loss: r.loss, accuracy: r.accuracy, lr: r.lr, gradNorm: r.gradNorm, temperature,
-        entropy: r.entropy.map((h) => Array.from(h)),
+        entropy,
         seconds: { data: (t1 - t0) / 1000, ...r.seconds },
       });
       const done = this.trainer.step;
@@ -437,9 +436,5 @@ export class Worker {
   terminate(): void {
     this.stop ??= { checkpoint: true, atStep: null };
     this.wake?.();
-  }
-
-  get current(): Start | undefined {
-    return this.startMsg;
   }
 }

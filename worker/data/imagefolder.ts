@@ -206,6 +206,11 @@ function checkId(index: SampleIndex, id: number): void {
   }
 }
 
+/** A batch of the first n of m requested rows (the rest were skipped), without copying when nothing was. */
+function trimmed(x: Float32Array, y: Int32Array, ids: Int32Array, n: number, m: number, row: number, skipped: Skipped[]): Batch {
+  return n === m ? { x, y, n, ids, skipped } : { x: x.slice(0, n * row), y: y.slice(0, n), n, ids: ids.slice(0, n), skipped };
+}
+
 /**
  * Decode the samples `ids` into one batch, rows in request order. A file that cannot be read or decoded is left
  * out and listed in `skipped` with its path and reason; only an id outside the index throws.
@@ -254,13 +259,7 @@ function compact(
     y[n] = index.labels[id]!;
     n++;
   }
-  return {
-    x: n === m ? x : x.slice(0, n * row),
-    y: n === m ? y : y.slice(0, n),
-    n,
-    ids: n === m ? outIds : outIds.slice(0, n),
-    skipped,
-  };
+  return trimmed(x, y, outIds, n, m, row, skipped);
 }
 
 /**
@@ -333,12 +332,6 @@ export class ImageCache {
       outIds[n] = id;
       n++;
     }
-    return {
-      x: n === m ? x : x.slice(0, n * row),
-      y: n === m ? y : y.slice(0, n),
-      n,
-      ids: n === m ? outIds : outIds.slice(0, n),
-      skipped,
-    };
+    return trimmed(x, y, outIds, n, m, row, skipped);
   }
 }

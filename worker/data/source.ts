@@ -138,32 +138,26 @@ class ImageNetSource implements DataSource {
     return b;
   }
 
+  /** Decodes `ids` of `index` with the eval transform; unreadable images are left out and reported. */
+  private async decodeEval(index: SampleIndex, ids: Int32Array): Promise<SourceBatch> {
+    const t = this.evalT();
+    const rows = await this.pool.decode(Array.from(ids, (id) => index.paths[id]), Array.from(ids, () => 0), t);
+    const per = t.size * t.size * 3;
+    const keep: number[] = [];
+    const skipped: Skipped[] = [];
+    rows.reasons.forEach((r, j) => (r ? skipped.push({ id: ids[j], path: index.paths[ids[j]], reason: r }) : keep.push(j)));
+    const x = new Float32Array(keep.length * per);
+    keep.forEach((j, k) => x.set(rows.x.subarray(j * per, (j + 1) * per), k * per));
+    return { x, y: Int32Array.from(keep, (j) => index.labels[ids[j]]), n: keep.length, skipped };
+  }
+
   async *valBatches(worldSize: number, rank: number): AsyncIterable<SourceBatch> {
     const ids = splitForRank(this.val.ids, worldSize, rank);
-    const chunk = 64;
-    for (let i = 0; i < ids.length; i += chunk) {
-      const part = ids.subarray(i, i + chunk);
-      const t = this.evalT();
-      const rows = await this.pool.decode(Array.from(part, (id) => this.val.paths[id]), Array.from(part, () => 0), t);
-      const per = t.size * t.size * 3;
-      const keep: number[] = [];
-      const skipped: Skipped[] = [];
-      rows.reasons.forEach((r, j) => (r ? skipped.push({ id: part[j], path: this.val.paths[part[j]], reason: r }) : keep.push(j)));
-      const x = new Float32Array(keep.length * per);
-      keep.forEach((j, k) => x.set(rows.x.subarray(j * per, (j + 1) * per), k * per));
-      yield { x, y: Int32Array.from(keep, (j) => this.val.labels[part[j]]), n: keep.length, skipped };
-    }
+    for (let i = 0; i < ids.length; i += 64) yield this.decodeEval(this.val, ids.subarray(i, i + 64));
   }
 
   async diagnosticBatch(n: number, worldSize: number, rank: number): Promise<SourceBatch> {
-    const ids = splitForRank(this.train.ids.subarray(0, Math.min(n, this.trainSize)), worldSize, rank);
-    const t = this.evalT();
-    const rows = await this.pool.decode(Array.from(ids, (id) => this.train.paths[id]), Array.from(ids, () => 0), t);
-    const per = t.size * t.size * 3;
-    const keep = rows.reasons.map((r, j) => (r ? -1 : j)).filter((j) => j >= 0);
-    const x = new Float32Array(keep.length * per);
-    keep.forEach((j, k) => x.set(rows.x.subarray(j * per, (j + 1) * per), k * per));
-    return { x, y: Int32Array.from(keep, (j) => this.train.labels[ids[j]]), n: keep.length, skipped: [] };
+    return this.decodeEval(this.train, splitForRank(this.train.ids.subarray(0, Math.min(n, this.trainSize)), worldSize, rank));
   }
 
   async close(): Promise<void> {

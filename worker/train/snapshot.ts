@@ -5,6 +5,8 @@ import type { Trainer } from './trainer.js';
 export interface StateLayout {
   names: string[];
   sizes: number[];
+  /** Floats of each tensor by name. */
+  sizeOf: ReadonlyMap<string, number>;
   /** Parameter names whose AdamW moments follow (m then v). */
   params: string[];
   total: number;
@@ -17,7 +19,7 @@ export function stateLayout(trainer: Trainer): StateLayout {
   const paramFloats = s.totalSize;
   const slots = trainer.optimizer.slotNames.length + (trainer.ema ? 1 : 0);
   const total = sizes.reduce((a, b) => a + b, 0) + slots * paramFloats + 3;
-  return { names, sizes, params: s.order, total };
+  return { names, sizes, sizeOf: new Map(names.map((n, i) => [n, sizes[i]])), params: s.order, total };
 }
 
 /** Writes [tensors… | optimizer slots (each over all parameters)… | EMA… | optimizer t | EMA updates | trainer step]. */
@@ -34,7 +36,7 @@ export function packState(trainer: Trainer, layout: StateLayout, out: Float32Arr
   if (ema) slotted.push(['e', ema.slots]);
   for (const [slot, map] of slotted) {
     for (const n of layout.params) {
-      const size = trainer.state.shapes.get(n)!.reduce((a, b) => a * b, 1);
+      const size = layout.sizeOf.get(n)!;
       const arr = map.get(`${slot}/${n}`);
       if (arr) out.set(arr, o);
       else out.fill(0, o, o + size);
@@ -60,7 +62,7 @@ export function unpackState(trainer: Trainer, layout: StateLayout, buf: Float32A
   const names = [...trainer.optimizer.slotNames, ...(trainer.ema ? ['e'] : [])];
   for (const slot of names) {
     for (const n of layout.params) {
-      const size = trainer.state.shapes.get(n)!.reduce((a, b) => a * b, 1);
+      const size = layout.sizeOf.get(n)!;
       (slot === 'e' ? emaSlots : slots).set(`${slot}/${n}`, buf.slice(o, o + size));
       o += size;
     }
