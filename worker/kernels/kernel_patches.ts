@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { makeBatchMatMulWasm } from './batch_matmul_wasm.js';
 import { makeCpuBridge } from './cpu_bridge.js';
+import { makeIdentityWasm } from './identity_wasm.js';
 import { makeLogSoftmaxKernel } from './log_softmax.js';
 import { makeStridedSliceKernel } from './strided_slice.js';
 import { makeUnsortedSegmentSumWasm } from './unsorted_segment_sum_wasm.js';
@@ -22,6 +23,10 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = Object.freeze([
   {
     kernelName: tf.BatchMatMul, backends: ['wasm'], how: 'replace',
     why: 'stock kernel uses XNNPACK only for unbatched untransposed products, a scalar loop otherwise (25x slower)',
+  },
+  {
+    kernelName: tf.Identity, backends: ['wasm'], how: 'replace',
+    why: 'stock kernel copies the buffer; the engine clones every tensor saved for backward through it (~18% of a step)',
   },
   { kernelName: tf.UnsortedSegmentSum, backends: ['wasm'], how: 'direct', why: 'missing; gradient of gather' },
   { kernelName: tf.Conv2DBackpropFilter, backends: ['wasm'], how: 'cpu-bridge', why: 'missing; conv2d weight grad' },
@@ -49,6 +54,9 @@ function build(patch: KernelPatch, backendName: string, stock: tf.KernelConfig |
     case tf.BatchMatMul:
       if (stock === undefined) throw new Error('stock wasm BatchMatMul is not registered');
       return makeBatchMatMulWasm(stock.kernelFunc);
+    case tf.Identity:
+      if (stock === undefined) throw new Error('stock wasm Identity is not registered');
+      return makeIdentityWasm(stock.kernelFunc);
     case tf.UnsortedSegmentSum:
       return makeUnsortedSegmentSumWasm(makeCpuBridge(patch.kernelName));
     case tf.LogSoftmax:

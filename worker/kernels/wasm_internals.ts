@@ -26,6 +26,8 @@ export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
+  refCount(dataId: object): number;
 }
 
 export function asWasm(backend: unknown): WasmBackendLike {

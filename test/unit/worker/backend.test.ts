@@ -230,6 +230,11 @@ const MATMUL_CASES: KernelCase[] = [
 
 const KERNEL_CASES: Record<string, KernelCase[]> = {
   [tf.BatchMatMul]: MATMUL_CASES,
+  [tf.Identity]: [
+    { name: 'float32 [3, 5]', inputs: () => ({ x: tf.tensor(randn(15, 41), [3, 5]) }), attrs: {} },
+    { name: 'int32 [7]', inputs: () => ({ x: tf.tensor1d([3, -1, 4, 1, -5, 9, 2], 'int32') }), attrs: {} },
+    { name: 'bool [2, 2]', inputs: () => ({ x: tf.tensor2d([[1, 0], [0, 1]], [2, 2], 'bool') }), attrs: {} },
+  ],
   [tf.UnsortedSegmentSum]: [
     {
       name: 'repeated and out-of-range ids, inner dims',
@@ -341,6 +346,30 @@ describe('kernel contracts (KERNEL_PATCHES)', () => {
         });
     }
   }
+
+  test('wasm: a clone shares its source\'s buffer, outlives it, and the buffer is freed with the last reference',
+    async () => {
+      await use('wasm');
+      const be = tf.backend() as unknown as { refCount(d: object): number; dataIdMap: { has(d: object): boolean } };
+      const buffers = tf.memory().numDataBuffers;
+      const x = tf.tensor(randn(1000, 42), [10, 100]);
+      const values = x.dataSync().slice();
+      const y = tf.clone(x);
+      assert.equal(y.dataId, x.dataId, 'same buffer');
+      assert.equal(be.refCount(x.dataId), 2);
+      assert.equal(tf.memory().numDataBuffers, buffers + 1, 'no second buffer');
+      x.dispose();
+      assert.equal(be.refCount(y.dataId), 1);
+      assert.deepEqual(y.dataSync(), values, 'the clone still reads the values after its source is gone');
+      // A kernel output is a new buffer: the clone's values stay as they were.
+      const z = tf.mul(y, 2);
+      assert.deepEqual(y.dataSync(), values);
+      z.dispose();
+      const id = y.dataId;
+      y.dispose();
+      assert.equal(be.dataIdMap.has(id), false, 'freed with the last reference');
+      assert.equal(tf.memory().numDataBuffers, buffers);
+    });
 
   test('wasm: gather gradient (UnsortedSegmentSum) is a direct scatter-add: vocab 8000, 4096 rows in < 1 s',
     async () => {
