@@ -26,11 +26,13 @@ options:
   --gpus all|0,1,...            pin one worker per GPU (CUDA_VISIBLE_DEVICES)
   --node-rank R                 this node's index (RANK / JOB_COMPLETION_INDEX are aliases)
   --max-restarts N              restarts of a dying worker by launch/run (default 3)
+  --after-finish exit|serve     coordinator: once the job is complete, exit (default) or keep /metrics and the
+                                control port up until SIGTERM, telling late workers the job is done (Kubernetes)
 
 Every config key can be set with --<key> value (e.g. --train.epochs 3) or SIGMATRAIN_<KEY> (e.g. SIGMATRAIN_TRAIN_EPOCHS=3).`;
 
 const CLI_FLAGS = new Set([
-  'config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'worker-id', 'local-rank', 'max-restarts', 'node-name',
+  'config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'worker-id', 'local-rank', 'max-restarts', 'node-name', 'after-finish',
 ]);
 
 export interface ParsedArgs {
@@ -106,6 +108,12 @@ function runDirOf(p: ParsedArgs): string {
   return resolve('runs', name, stamp);
 }
 
+function afterFinishOf(p: ParsedArgs): 'exit' | 'serve' {
+  const a = p.flags.get('after-finish') ?? 'exit';
+  if (a !== 'exit' && a !== 'serve') throw new SigmaError('SGT_CLI_USAGE', `--after-finish must be exit or serve, got "${a}"`);
+  return a;
+}
+
 function resumeOf(p: ParsedArgs): 'auto' | 'never' {
   const r = p.flags.get('resume') ?? 'never';
   if (r !== 'auto' && r !== 'never') throw new SigmaError('SGT_CLI_USAGE', `--resume must be auto or never, got "${r}"`);
@@ -156,7 +164,7 @@ function nodeName(p: ParsedArgs): string {
 async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number) {
   const { Coordinator } = await import('./coordinator.js');
   const { port } = splitHostPort(config.dist.coordinator);
-  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p) }, log);
+  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p), afterFinish: afterFinishOf(p) }, log);
   if (config.metrics.enabled) await c.serveMetrics(config.metrics.host, config.metrics.port);
   return c;
 }
@@ -247,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
       const s = await c.run();
       printSummary(log, s);
       await report(c.runDir, log);
+      if (afterFinishOf(p) === 'serve' && !s.stoppedEarly) await c.serveFinished();
       return 0;
     }
     case 'worker': {

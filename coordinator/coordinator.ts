@@ -21,6 +21,11 @@ export interface CoordinatorOptions {
   /** Workers to wait for before the first generation (then at least dist.minWorkers after joinWaitMs). */
   expectWorkers: number;
   resume: 'auto' | 'never';
+  /**
+   * After a completed job: `exit` (default), or `serve` — keep /metrics and the control port up until SIGTERM, telling
+   * every worker that (re)joins that the job is complete (see `serveFinished`).
+   */
+  afterFinish?: 'exit' | 'serve';
   /** Show a progress bar (default: stderr is a TTY). */
   tty?: boolean;
 }
@@ -111,6 +116,8 @@ export class Coordinator {
   private readonly collapseGauge = gaugeOf(this.registry, WORKER_METRICS.entropyCollapse);
   private readonly collapseEvents = counterOf(this.registry, WORKER_METRICS.entropyCollapseEvents);
   private metricsServer: { url: string; close(): Promise<void> } | undefined;
+  /** Set while `serveFinished` runs: SIGTERM ends it. */
+  private endServing: (() => void) | undefined;
 
   constructor(
     private readonly config: Readonly<Config>,
@@ -187,14 +194,60 @@ export class Coordinator {
       this.progress.stop();
       await new Promise((r) => setTimeout(r, 200)); // let the last stop messages leave
       this.router.close();
+      if (this.opts.afterFinish !== 'serve') await this.metricsServer?.close();
+    }
+  }
+
+  /**
+   * The job is complete: keep serving /metrics (its final values) and the control port until `requestStop`
+   * (SIGTERM), answering every worker that joins or still beats with "job complete" so that it exits 0. Under a
+   * Kubernetes Deployment a coordinator that exits is restarted (and, resuming a finished run, exits again: a crash
+   * loop); one that serves stays Running until the job is deleted, and its last metrics stay scrapeable.
+   */
+  async serveFinished(): Promise<void> {
+    const router = new Router({ mandatory: false, linger: 0 });
+    await router.bind(this.opts.bind);
+    const ended = new Promise<void>((resolve) => {
+      this.endServing = resolve;
+    });
+    if (this.stopRequested) this.endServing!(); // SIGTERM came while the job was wrapping up
+    this.log.info({ bind: this.opts.bind, runDir: this.opts.runDir },
+      `the job is complete; serving metrics and telling workers that join so, until SIGTERM`);
+    const answer = async (): Promise<void> => {
+      for await (const [routingId, ...frames] of router) {
+        const frame = frames[frames.length - 1];
+        const d = frame ? decode(frame) : { ok: false as const, error: 'empty message', id: null };
+        if (!d.ok) {
+          await router.send([routingId, encode({ type: 'error', code: 'SGT_PROTOCOL', message: d.error, inReplyTo: d.id, fatal: false })]);
+        } else if (d.msg.type === 'worker.hello' || d.msg.type === 'worker.heartbeat') {
+          this.log.info({ workerId: d.msg.workerId }, `${d.msg.workerId} joined a complete job: told to exit`);
+          await router.send([routingId, encode({ type: 'coord.stop', reason: 'job complete', checkpoint: false, atStep: null })]);
+        } else if (d.msg.type === 'ctl.set-temperature') {
+          await router.send([routingId, encode({ type: 'error', code: 'SGT_CLI_USAGE', message: `the job in ${this.opts.runDir} is complete`, inReplyTo: d.msg.id, fatal: false })]);
+        }
+      }
+    };
+    const loop = answer().catch(() => undefined); // ends when the router closes
+    try {
+      await ended;
+    } finally {
+      this.endServing = undefined;
+      router.close();
+      await loop;
       await this.metricsServer?.close();
     }
   }
 
   /** SIGTERM/SIGINT: every rank stops at the same step boundary; rank 0 writes a final checkpoint. */
   requestStop(reason: string): void {
+    if (this.endServing) {
+      this.log.info({ reason }, 'stopped serving the complete job');
+      this.endServing();
+      return;
+    }
     if (this.stopRequested) return;
     this.stopRequested = true;
+    if (this.alreadyDone || this.phase === 'done') return; // nothing runs; serveFinished, if it comes, ends at once
     if (this.phase === 'running' || this.phase === 'reforming') {
       const atStep = this.lastReported + 3;
       this.progress.note(`stopping: ${reason}; every rank stops before step ${atStep}, rank 0 writes a final checkpoint`);

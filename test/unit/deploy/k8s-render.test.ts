@@ -19,7 +19,7 @@ const SHAPES: Record<string, { nodes: number; gpus: number; transport: 'tcp' | '
 };
 const DIRS: Record<string, string> = { base: join(K8S, 'base'), ...Object.fromEntries(OVERLAYS.map((o) => [o, join(K8S, 'overlays', o)])) };
 /** Flags of the sigmatrain CLI itself; every other --flag is a config key (coordinator/cli.ts CLI_FLAGS). */
-const CLI_FLAGS = new Set(['config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'max-restarts', 'node-name']);
+const CLI_FLAGS = new Set(['config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'max-restarts', 'node-name', 'after-finish']);
 /** Values the kubelet would substitute for a pod (namespace "ml", index 3). */
 const POD_ENV: Record<string, string> = {
   "fieldRef:metadata.annotations['batch.kubernetes.io/job-completion-index']": '3',
@@ -94,6 +94,7 @@ for (const [name, dir] of Object.entries(DIRS)) {
     const cArgs = flags(coord.args.map((a: string) => expand(a, envOf(coord))));
     assert.equal(coord.args[0], 'coordinator');
     assert.equal(cArgs.cli.get('resume'), 'auto', 'a restarted coordinator continues the job');
+    assert.equal(cArgs.cli.get('after-finish'), 'serve', 'a finished coordinator stays up (an exit would be restarted)');
     assert.equal(Number(envOf(coord).get('WORLD_SIZE')), shape.nodes * shape.gpus, 'WORLD_SIZE = nodes × GPUs per node');
 
     // Workers: Indexed Job, one pod per node, stable DNS through subdomain = headless Service.
