@@ -29,14 +29,14 @@ export interface LanczosResult {
 
 const AUTO_FLOAT64_BYTES = 512 * 2 ** 20;
 
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
 
 /** w ← w − c·q */
-function axpy(w: Float64Array, c: number, q: ArrayLike<number>): void {
+export function axpy(w: Float64Array, c: number, q: ArrayLike<number>): void {
   for (let i = 0; i < w.length; i++) w[i] -= c * q[i];
 }
 
@@ -44,7 +44,7 @@ function axpy(w: Float64Array, c: number, q: ArrayLike<number>): void {
  * Classical Gram–Schmidt of w against every basis vector, repeated once when w lost most of its norm since
  * `reference` (its norm before any projection was removed) — "twice is enough" (Kahan/Parlett). Returns ‖w‖ after.
  */
-function orthogonalise(w: Float64Array, basis: ArrayLike<number>[], reference = Math.sqrt(dot(w, w))): number {
+export function orthogonalise(w: Float64Array, basis: ArrayLike<number>[], reference = Math.sqrt(dot(w, w))): number {
   let before = reference;
   for (let pass = 0; pass < 2; pass++) {
     const coef = basis.map((q) => dot(q, w)); // all coefficients first: CGS, one sweep over memory per vector

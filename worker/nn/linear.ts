@@ -46,8 +46,9 @@ export function declareLinear(b: SpecBuilder, name: string, o: LinearOptions, rn
     const wt = transpose(w, n, m); // [out][in] row-major
     const start = new Float64Array(n);
     for (let i = 0; i < n; i++) start[i] = rng.normal();
-    // σ converges much faster than u; 1e-9 relative on σ is ample for a start vector the training power step refines.
-    const { u, sigma } = topSingular(wt, m, n, start, 1000, 1e-9);
+    // Residual ‖WᵀWu − σ²u‖ ≤ 1e-10·σ²: u within ~1e-10/gap of the exact vector, ample for a start the training
+    // power step refines.
+    const { u, sigma } = topSingular(wt, m, n, start, 1000, 1e-10);
     const v = new Float64Array(m);
     // v = normalize(W_pt u) = normalize(uᵀ W)
     let s = 0;
