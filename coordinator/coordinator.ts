@@ -294,6 +294,8 @@ export class Coordinator {
       case 'worker.heartbeat':
         if (!member) return this.adopt(routingId, m);
         return;
+      case 'worker.alive':
+        return; // lastSeen is updated above; it never admits anyone
       case 'worker.report':
         return this.onReport(m);
       case 'worker.eval': {

@@ -11,6 +11,7 @@ import { initBackend } from './backend.js';
 import { openDataSource, type DataSource } from './data/source.js';
 import { buildModel } from './models/index.js';
 import { Ring } from './comm/ring.js';
+import { Liveness } from './comm/liveness.js';
 import { Trainer, type StepReport } from './train/trainer.js';
 import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
 import { evaluate } from './train/step.js';
@@ -56,6 +57,7 @@ export class Worker {
   private sendChain: Promise<void> = Promise.resolve();
   private lastCoordinatorSeen = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
+  private liveness: Liveness | undefined;
   private finished = false;
   private temperatureOverride: TemperatureOverride | null = null;
   private readonly registry = createRegistry({ role: 'worker', rank: 0, defaultMetrics: true });
@@ -107,6 +109,10 @@ export class Worker {
       pid: process.pid, ringEndpoint: this.opts.ringEndpoint, totalSteps: this.trainer.totalSteps, held: null,
     });
     this.heartbeat = setInterval(() => this.beat(), this.config.dist.heartbeatMs);
+    this.liveness = new Liveness({
+      coordinator: this.opts.coordinator, workerId: this.opts.workerId,
+      intervalMs: this.config.dist.heartbeatMs, busyTimeoutMs: this.config.dist.busyTimeoutMs,
+    });
     void this.receive();
     try {
       for (;;) {
@@ -117,6 +123,7 @@ export class Worker {
       }
     } finally {
       clearInterval(this.heartbeat);
+      await this.liveness?.stop();
       await this.sendChain;
       await this.ring?.close().catch(() => undefined);
       this.dealer.close();
@@ -133,6 +140,7 @@ export class Worker {
   }
 
   private beat(): void {
+    this.liveness?.touch();
     const launcher = Number(process.env.SGT_LAUNCHER_PID);
     if (launcher > 0 && process.ppid !== launcher) {
       this.log.error({ launcher }, 'launcher process is gone; exiting');

@@ -78,6 +78,7 @@ export interface Config {
     joinWaitMs: number;
     heartbeatMs: number;
     heartbeatTimeoutMs: number;
+    busyTimeoutMs: number;
     allreduceTimeoutMs: number;
     chunkBytes: number;
     transport: 'auto' | 'ipc' | 'tcp';
@@ -224,6 +225,11 @@ export const schema = {
     joinWaitMs: { doc: 'How long the coordinator waits for the expected workers before starting with at least minWorkers.', format: 'count', default: 60000 },
     heartbeatMs: { doc: 'Heartbeat interval, both ways.', format: 'positive-int', default: 1000 },
     heartbeatTimeoutMs: { doc: 'A peer silent this long is lost.', format: 'positive-int', default: 5000 },
+    busyTimeoutMs: {
+      doc: 'A worker keeps proving it is alive from a separate thread while a long step, HVP or evaluation holds its training thread; once that thread has been busy this long it is treated as hung (lost after heartbeatTimeoutMs).',
+      format: 'positive-int',
+      default: 1800000,
+    },
     allreduceTimeoutMs: { doc: 'An all-reduce waiting this long on a peer fails (and triggers recovery).', format: 'positive-int', default: 10000 },
     chunkBytes: { doc: 'Ring all-reduce message size in bytes (pipelining granularity).', format: 'positive-int', default: 1048576 },
     transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when every worker shares a host).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },

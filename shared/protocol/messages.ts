@@ -1,7 +1,7 @@
 // Control-plane messages between coordinator (ROUTER) and workers (DEALER): one zod schema per type, versioned.
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Largest control message accepted (bytes); state and gradients travel on the ring, never here. */
 export const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -39,6 +39,18 @@ export const Heartbeat = z.object({
   worldSize: z.number().int().positive(),
   /** training: inside a generation; idle: waiting for coord.start (fresh, or its generation ended); done: finished. */
   state: z.enum(['training', 'idle', 'done']),
+});
+
+/**
+ * Worker → coordinator, from the worker's liveness thread (its own socket): the process is alive, its training thread
+ * has been inside one synchronous computation for busyMs. Keeps a member from being declared lost during a step longer
+ * than the heartbeat timeout; never admits or re-attaches anyone (that takes a hello or a heartbeat).
+ */
+export const Alive = z.object({
+  ...envelope,
+  type: z.literal('worker.alive'),
+  workerId: z.string().min(1).max(200),
+  busyMs: z.number().int().nonnegative(),
 });
 
 export const Report = z.object({
@@ -181,7 +193,7 @@ export const ErrorMsg = z.object({
 });
 
 export const Message = z.discriminatedUnion('type', [
-  Hello, Heartbeat, Report, Eval, Stopped, Checkpointed, Done, Diagnostics, Start, Abort, Stop, CoordHeartbeat,
+  Hello, Heartbeat, Alive, Report, Eval, Stopped, Checkpointed, Done, Diagnostics, Start, Abort, Stop, CoordHeartbeat,
   SetTemperature, CtlSetTemperature, CtlOk, ErrorMsg,
 ]);
 

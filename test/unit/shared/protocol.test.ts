@@ -25,3 +25,12 @@ test('schema violations name the field', () => {
   const e = decode(pack({ v: PROTOCOL_VERSION, id: 1, type: 'worker.heartbeat', workerId: 'a', generation: 1, rank: 0, step: 1.5, ringEndpoint: 'x', worldSize: 1 }));
   assert.ok(!e.ok && /step/.test(e.error));
 });
+
+test('worker.alive round-trips; a negative or fractional busyMs is refused, naming the field', () => {
+  const a = decode(encode({ type: 'worker.alive', workerId: 'node0-1', busyMs: 12_345 }));
+  assert.ok(a.ok && a.msg.type === 'worker.alive' && a.msg.busyMs === 12_345 && a.msg.workerId === 'node0-1');
+  for (const busyMs of [-1, 2.5]) {
+    const d = decode(pack({ v: PROTOCOL_VERSION, id: 4, type: 'worker.alive', workerId: 'w', busyMs }));
+    assert.ok(!d.ok && /busyMs/.test(d.error), JSON.stringify(d));
+  }
+});
