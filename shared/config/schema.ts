@@ -230,7 +230,11 @@ export const schema = {
       format: 'positive-int',
       default: 1800000,
     },
-    allreduceTimeoutMs: { doc: 'An all-reduce waiting this long on a peer fails (and triggers recovery).', format: 'positive-int', default: 10000 },
+    allreduceTimeoutMs: {
+      doc: 'An all-reduce waiting this long on a peer fails (and triggers recovery). A dead peer is found sooner by heartbeats; this catches a ring that stalls between live processes (a partition), and must outlast stragglers (a slow data read on one rank).',
+      format: 'positive-int',
+      default: 300000,
+    },
     chunkBytes: { doc: 'Ring all-reduce message size in bytes (pipelining granularity).', format: 'positive-int', default: 1048576 },
     transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when every worker shares a host).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
     ringHost: { doc: 'Address other workers reach this worker\'s ring socket at (tcp).', format: 'string', default: '127.0.0.1' },
