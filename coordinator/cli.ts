@@ -11,7 +11,7 @@ const USAGE = `usage: sigmatrain <command> [options] [--<config.key> value ...]
 
 commands:
   run --workers N               coordinator + N local workers on this machine (the usual way)
-  train                         train in one process, no coordinator
+  train                         train in one process, no coordinator (--run-dir, --resume auto, /metrics too)
   coordinator [--workers N]     the job's coordinator (expects N workers; WORLD_SIZE is an alias)
   launch --nproc-per-node N     start and supervise N workers on this machine (one per GPU with --gpus)
   worker                        one worker (normally started by launch/run)
@@ -238,10 +238,18 @@ async function main(argv: string[]): Promise<number> {
       const config = load(p);
       const log = createLogger({ role: 'worker', level: config.log.level });
       const { trainLocal } = await import('../worker/train/local.js');
-      const s = await trainLocal(config, log);
+      let stop = false;
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        process.on(sig, () => {
+          stop = true;
+        });
+      }
+      const runDir = runDirOf(p);
+      log.info({ runDir }, `run dir ${runDir}`);
+      const s = await trainLocal(config, log, { runDir, resume: resumeOf(p), stopRequested: () => stop });
       log.info(
         { summary: s },
-        `done: ${s.steps} steps, ${s.epochs} epochs in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.backend}); ` +
+        `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps} steps, ${s.epochs} epochs in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.backend}); ` +
           `final loss ${s.finalLoss.toFixed(4)}; val_top1=${s.valTop1.toFixed(3)}; min entropy ${s.minEntropy.toFixed(3)} nats`,
       );
       return 0;

@@ -11,7 +11,7 @@ const DEMO = fileURLToPath(new URL('../../../configs/demo.yaml', import.meta.url
 const data = join(tempDir('demo-data'), 'shapes16');
 
 test('demo: one process reaches val_top1 ≥ 0.90 without LayerNorm', { timeout: 600_000 }, async () => {
-  const p = sigmatrain(['train', '--config', DEMO, '--data.root', data, '--metrics.port', '0']);
+  const p = sigmatrain(['train', '--config', DEMO, '--run-dir', tempDir('demo-train'), '--data.root', data, '--metrics.port', '0']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const s = p.lines.find((l) => l.summary)?.summary as { valTop1: number; seconds: number; steps: number; minEntropy: number };
   assert.ok(s, 'a summary line');

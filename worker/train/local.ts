@@ -1,5 +1,8 @@
-// One-process training (`sigmatrain train`): data, model, the step loop with progress, evaluation and a summary.
+// One-process training (`sigmatrain train`): data, model, the step loop with progress, evaluation and a summary;
+// /metrics, checkpoints in the run dir (background writer, a final one on stop), resume from the latest.
 import type { Config } from '../../shared/config/index.js';
+import { CheckpointWriter, listCheckpoints } from '../../shared/checkpoint/store.js';
+import { createRegistry, serveMetrics, WorkerMetrics } from '../../shared/metrics/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { initBackend } from '../backend.js';
@@ -9,6 +12,8 @@ import type { ImageCache } from '../data/imagefolder.js';
 import { buildModel } from '../models/index.js';
 import { Trainer, localReducer, type StepReport } from './trainer.js';
 import { evaluate } from './step.js';
+import { checkpointDir, loadLatestCheckpoint, saveCheckpoint } from './checkpointing.js';
+import { temperatureAt } from './temperature.js';
 
 export interface TrainSummary {
   backend: string;
@@ -21,6 +26,19 @@ export interface TrainSummary {
   valLoss: number;
   minEntropy: number;
   skipped: number;
+  /** Stopped by a signal before the last step (a final checkpoint holds where). */
+  stoppedEarly: boolean;
+  /** Step the run resumed from (0: a fresh start). */
+  resumedFrom: number;
+}
+
+export interface LocalOptions {
+  /** Checkpoints go to <runDir>/checkpoints. */
+  runDir: string;
+  /** auto: continue from the newest checkpoint in runDir; never: refuse a runDir that holds one. */
+  resume: 'auto' | 'never';
+  /** Polled at every step boundary: true stops the run there with a final checkpoint (SIGTERM/SIGINT). */
+  stopRequested?: () => boolean;
 }
 
 /** Mean over heads per layer, formatted for a progress line. */
@@ -34,7 +52,7 @@ export function evaluateCache(trainer: Trainer, cache: ImageCache): { top1: numb
   return { top1: r.correct / Math.max(1, r.n), loss: r.lossSum / Math.max(1, r.n), n: r.n };
 }
 
-export async function trainLocal(config: Readonly<Config>, log: Logger): Promise<TrainSummary> {
+export async function trainLocal(config: Readonly<Config>, log: Logger, opts: LocalOptions): Promise<TrainSummary> {
   if (config.data.kind === 'imagenet') {
     throw new SigmaError('SGT_CLI_USAGE', 'data.kind imagenet streams through the distributed runtime: use `sigmatrain run --config … --workers N` (one worker is fine)');
   }
@@ -54,6 +72,27 @@ export async function trainLocal(config: Readonly<Config>, log: Logger): Promise
   const totalSteps = config.train.maxSteps > 0 ? Math.min(config.train.maxSteps, planned) : planned;
   const trainer = new Trainer(config, model, 0, totalSteps);
   trainer.stepsPerEpoch = perEpoch;
+  const existing = await listCheckpoints(checkpointDir(opts.runDir));
+  if (existing.length > 0 && opts.resume !== 'auto') {
+    throw new SigmaError('SGT_CLI_USAGE', `run dir ${opts.runDir} already holds checkpoints (latest step ${existing.at(-1)!.step}): pass --resume auto to continue it, or choose another --run-dir`);
+  }
+  const resumedPath = opts.resume === 'auto' ? await loadLatestCheckpoint(trainer, opts.runDir, config) : undefined;
+  const resumedFrom = trainer.step;
+  if (resumedPath) log.info({ path: resumedPath, step: resumedFrom }, `resumed from ${resumedPath} (step ${resumedFrom}/${totalSteps})`);
+  const registry = createRegistry({ role: 'worker', rank: 0, defaultMetrics: true });
+  const metrics = new WorkerMetrics(registry, { perHead: config.metrics.perHead !== 'none' });
+  const server = config.metrics.enabled ? await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port }) : undefined;
+  if (server) log.info({ metrics: server.url }, `metrics at ${server.url}`);
+  const writer = new CheckpointWriter(checkpointDir(opts.runDir), {
+    keep: config.checkpoint.keep,
+    onWritten: (i) => log.info({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written'),
+  });
+  let checkpointed = resumedPath ? resumedFrom : -1;
+  const checkpoint = async (): Promise<void> => {
+    if (trainer.step === checkpointed) return;
+    checkpointed = trainer.step;
+    await saveCheckpoint(trainer, opts.runDir, config, {}, writer);
+  };
   log.info(
     { backend, params: trainer.state.totalSize, variant: config.model.variant, reparam: config.model.reparam, norm: config.model.norm, steps: totalSteps },
     `model ViT ${config.model.variant} (${trainer.state.totalSize} parameters, reparam=${config.model.reparam}, norm=${config.model.norm}) on ${backend}; ${totalSteps} steps`,
@@ -63,16 +102,35 @@ export async function trainLocal(config: Readonly<Config>, log: Logger): Promise
   let last: StepReport | undefined;
   let minEntropy = Infinity;
   let val = { top1: NaN, loss: NaN, n: 0 };
-  let epoch = 0;
+  let epoch = Math.floor(trainer.step / perEpoch);
+  let stoppedEarly = false;
   outer: for (; epoch < config.train.epochs; epoch++) {
-    for (const ids of globalBatches(n, config.seed, epoch, config.train.globalBatch)) {
+    const batches = globalBatches(n, config.seed, epoch, config.train.globalBatch);
+    for (let b = trainer.step - epoch * perEpoch; b < batches.length; b++) {
       if (trainer.step >= totalSteps) break outer;
-      const batch = data.train.gather(ids);
-      const r = await trainer.trainStep(batch, localReducer);
+      // A local step never waits on I/O, so without this the loop would starve the event loop: no /metrics
+      // answers, no signal handlers, no background checkpoint writes until the run ends.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (opts.stopRequested?.()) {
+        stoppedEarly = true;
+        log.info({ step: trainer.step }, `stopping at step ${trainer.step}: writing a final checkpoint`);
+        break outer;
+      }
+      const t0 = performance.now();
+      const batch = data.train.gather(batches[b]);
+      const t1 = performance.now();
+      const temperature = temperatureAt(config.model, trainer.step, perEpoch);
+      const r = await trainer.trainStep(batch, localReducer, temperature);
       last = r;
       samples += r.samples;
       const ent = layerEntropies(r.entropy);
       minEntropy = Math.min(minEntropy, ...ent);
+      metrics.recordStep({
+        loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, temperature, samples: batch.n,
+        tokens: batch.n * trainer.model.arch.tokens, entropy: r.entropy.map((h) => Array.from(h)),
+        phases: { data: (t1 - t0) / 1000, ...r.seconds }, allreduceBytes: 0, allreduceSeconds: 0,
+      });
+      if (config.checkpoint.everySteps > 0 && trainer.step % config.checkpoint.everySteps === 0 && trainer.step < totalSteps) await checkpoint();
       if (r.step % config.train.logEverySteps === 0 || trainer.step === totalSteps) {
         const sps = samples / ((performance.now() - start) / 1000);
         log.info(
@@ -86,6 +144,8 @@ export async function trainLocal(config: Readonly<Config>, log: Logger): Promise
       log.info({ epoch: epoch + 1, valTop1: val.top1, valLoss: val.loss }, `epoch ${epoch + 1}: val_top1=${val.top1.toFixed(3)} val_loss=${val.loss.toFixed(4)}`);
     }
   }
+  await checkpoint();
+  await writer.flush();
   if (epoch < config.train.epochs) {
     val = evaluateCache(trainer, data.val);
     log.info({ valTop1: val.top1, valLoss: val.loss }, `stopped at step ${trainer.step}: val_top1=${val.top1.toFixed(3)}`);
@@ -102,7 +162,10 @@ export async function trainLocal(config: Readonly<Config>, log: Logger): Promise
     valLoss: val.loss,
     minEntropy,
     skipped,
+    stoppedEarly,
+    resumedFrom,
   };
+  await server?.close();
   trainer.dispose();
   return summary;
 }
