@@ -14,6 +14,7 @@ export interface Config {
     qkv: 'joint' | 'separate';
     norm: 'pre' | 'post' | 'none' | 'deepnorm';
     initStd: number;
+    patchInitGain: number;
     posEmb: 'learned' | 'sincos';
     pool: 'cls' | 'gap';
     dropout: number;
@@ -133,6 +134,7 @@ export const schema = {
     qkv: { doc: 'σReparam of Q/K/V jointly (one fused linear) or separately.', format: ['joint', 'separate'], default: 'joint' },
     norm: { doc: 'Normalisation: pre, post, none or deepnorm.', format: ['pre', 'post', 'none', 'deepnorm'], default: 'none' },
     initStd: { doc: 'Std of the truncated-normal init of linear weights.', format: 'positive', default: 0.02 },
+    patchInitGain: { doc: 'Multiplies initStd for the patch embedding only (the σReparam reference code uses 0.125 for ViT-L).', format: 'positive', default: 1 },
     posEmb: { doc: 'Position embedding: learned or sincos (fixed 2-D).', format: ['learned', 'sincos'], default: 'learned' },
     pool: { doc: 'Classifier input: cls token or global average of patch tokens.', format: ['cls', 'gap'], default: 'cls' },
     dropout: { doc: 'Dropout rate after attention projection and MLP.', format: 'probability', default: 0 },

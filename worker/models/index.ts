@@ -18,6 +18,7 @@ export function buildModel(config: Readonly<Config>): Model {
         qkv: m.qkv,
         norm: m.norm,
         initStd: m.initStd,
+        patchInitGain: m.patchInitGain,
         posEmb: m.posEmb,
         pool: m.pool,
         dropPath: m.dropPath,

@@ -48,6 +48,8 @@ export interface VitOptions {
   qkv: 'joint' | 'separate';
   norm: NormMode;
   initStd: number;
+  /** Multiplies initStd for the patch embedding (default 1). */
+  patchInitGain?: number;
   posEmb: 'learned' | 'sincos';
   pool: 'cls' | 'gap';
   dropPath: number;
@@ -116,7 +118,7 @@ export function buildVit(o: VitOptions): VitModel {
   const b = new SpecBuilder();
   const linOpts = { reparam: o.reparam, gammaInit: o.gammaInit, initStd: o.initStd };
   const linears: LinearRef[] = [];
-  const embed = declareLinear(b, 'patch_embed', { ...linOpts, inFeatures: patchDim, outFeatures: v.dim }, rng);
+  const embed = declareLinear(b, 'patch_embed', { ...linOpts, inFeatures: patchDim, outFeatures: v.dim, initGain: o.patchInitGain ?? 1 }, rng);
   linears.push(embed);
   const cls = o.pool === 'cls' ? b.param('cls_token', [1, 1, v.dim], 'embed', new Float32Array(v.dim)) : undefined;
   let pos: string | undefined;

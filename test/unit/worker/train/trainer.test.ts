@@ -95,3 +95,19 @@ test('gradient accumulation: micro-batches of 3 give the whole batch\'s summed g
   }
   assert.ok(Math.sqrt(num / den) < 1e-5, `relative difference ${Math.sqrt(num / den)}`);
 });
+
+test('model.patchInitGain scales the patch embedding\'s init alone (ViT-L reference: 0.125)', () => {
+  const plain = buildModel(tinyConfig());
+  const scaled = buildModel(tinyConfig({ model: { patchInitGain: 0.125 } }));
+  const byName = (m: typeof plain) => new Map(m.params.map((p) => [p.name, p.init]));
+  const a = byName(plain);
+  const b = byName(scaled);
+  const w = a.get('patch_embed.weight')!;
+  assert.ok(w.some((x) => x !== 0));
+  assert.deepEqual(b.get('patch_embed.weight'), w.map((x) => x * 0.125), 'exactly 0.125× the same draws');
+  for (const [name, init] of a) if (name !== 'patch_embed.weight') assert.deepEqual(b.get(name), init, name);
+  // σReparam's u depends on the direction of W only: unchanged by the scale.
+  const u = (m: typeof plain) => m.buffers.find((x) => x.name === 'patch_embed.u')!.init;
+  assert.ok(u(scaled).every((x, i) => Math.abs(x - u(plain)[i]) < 1e-6));
+  assert.throws(() => tinyConfig({ model: { patchInitGain: 0 } }), /model\.patchInitGain/);
+});
