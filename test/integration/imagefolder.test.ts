@@ -10,7 +10,7 @@ import { sigmatrain, tempDir, coordinatorAddress } from './helpers/job.js';
 
 const DEMO = fileURLToPath(new URL('../../../configs/demo.yaml', import.meta.url));
 
-test('a JPEG ImageFolder with a corrupt file trains with 2 workers to val_top1 ≥ 0.75', { timeout: 600_000 }, async () => {
+test('a JPEG ImageFolder with a corrupt file trains with 2 workers to val_top1 ≥ 0.85', { timeout: 600_000 }, async () => {
   const root = join(tempDir('jpeg'), 'imagenet-like');
   await generateShapes({ root, size: 16, classes: 4, trainPerClass: 500, valPerClass: 40, seed: 5, format: 'jpeg' });
   const cls = readdirSync(join(root, 'train')).sort()[0];
@@ -21,7 +21,7 @@ test('a JPEG ImageFolder with a corrupt file trains with 2 workers to val_top1 �
   writeFileSync(truncated, good.subarray(0, Math.floor(good.length / 3)));
   const dir = tempDir('jpeg-run');
   const p = sigmatrain(['run', '--config', DEMO, '--workers', '2', '--run-dir', dir, '--dist.coordinator', coordinatorAddress(), '--metrics.port', '0',
-    '--data.kind', 'imagefolder', '--data.root', root, '--data.numClasses', '4', '--train.epochs', '10', '--train.globalBatch', '32']);
+    '--data.kind', 'imagefolder', '--data.root', root, '--data.numClasses', '4', '--train.epochs', '20', '--train.globalBatch', '32']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const skipped = p.messages(/^skipped unreadable image/);
   assert.ok(skipped.some((l) => l.path === bad), 'the corrupt JPEG is named');
@@ -31,5 +31,6 @@ test('a JPEG ImageFolder with a corrupt file trains with 2 workers to val_top1 �
   const s = done.summary as { valTop1: number; steps: number; totalSteps: number };
   console.log(`# jpeg imagefolder: val_top1=${s.valTop1.toFixed(3)} after ${s.steps} steps`);
   assert.equal(s.steps, s.totalSteps);
-  assert.ok(s.valTop1 >= 0.75, `val_top1 ${s.valTop1}`);
+  // 10 epochs left it between 0.675 and 0.850 depending on the seed (0–3); 20 epochs gave 0.950–0.975.
+  assert.ok(s.valTop1 >= 0.85, `val_top1 ${s.valTop1}`);
 });
