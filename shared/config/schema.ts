@@ -224,7 +224,11 @@ export const schema = {
     },
     minWorkers: { doc: 'Fewest workers a generation may run with (after failures).', format: 'positive-int', default: 1 },
     maxWorkers: { doc: 'Most workers admitted to a generation (0: no limit).', format: 'count', default: 0 },
-    joinWaitMs: { doc: 'How long the coordinator waits for the expected workers before starting with at least minWorkers.', format: 'count', default: 60000 },
+    joinWaitMs: {
+      doc: 'How long the coordinator waits for the expected workers before starting with at least minWorkers (it starts at once when all have joined). Workers build their model and index their data before joining: minutes for ViT-L on ImageNet.',
+      format: 'count',
+      default: 600000,
+    },
     heartbeatMs: { doc: 'Heartbeat interval, both ways.', format: 'positive-int', default: 1000 },
     heartbeatTimeoutMs: { doc: 'A peer silent this long is lost.', format: 'positive-int', default: 5000 },
     busyTimeoutMs: {
