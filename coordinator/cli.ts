@@ -250,7 +250,7 @@ async function main(argv: string[]): Promise<number> {
       log.info(
         { summary: s },
         `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps} steps, ${s.epochs} epochs in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.backend}); ` +
-          `final loss ${s.finalLoss.toFixed(4)}; val_top1=${s.valTop1.toFixed(3)}; min entropy ${s.minEntropy.toFixed(3)} nats`,
+          `final loss ${s.finalLoss.toFixed(4)}; val_top1=${s.valTop1.toFixed(3)} val_top5=${s.valTop5.toFixed(3)}${s.emaValTop1 !== null ? ` ema_val_top1=${s.emaValTop1.toFixed(3)}` : ''}; min entropy ${s.minEntropy.toFixed(3)} nats`,
       );
       return 0;
     }

@@ -14,7 +14,7 @@ import { Ring } from './comm/ring.js';
 import { Liveness } from './comm/liveness.js';
 import { Trainer, type StepReport } from './train/trainer.js';
 import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
-import { evaluate } from './train/step.js';
+import { validationSums, fromSums } from './train/validation.js';
 import { layerEntropies } from './train/local.js';
 import { saveCheckpoint, loadLatestCheckpoint, loadCheckpointAtOrBefore, checkpointDir } from './train/checkpointing.js';
 import { temperatureAt, type TemperatureOverride } from './train/temperature.js';
@@ -407,22 +407,14 @@ export class Worker {
    */
   private async evaluate(start: Start, ring: Ring, epoch: number): Promise<void> {
     const tau = temperatureAt(this.config.model, this.trainer.step, this.data.stepsPerEpoch, this.temperatureOverride);
-    const sums = new Float32Array(7);
-    for await (const b of this.data.valBatches(start.worldSize, start.rank)) {
-      const run = () => evaluate(this.trainer.model, this.trainer.state, b.x, b.y, b.n, 128, tau);
-      const raw = run();
-      const ema = this.trainer.ema ? await this.trainer.ema.apply(this.trainer.state.params, run) : undefined;
-      const part = [raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0];
-      part.forEach((v, i) => (sums[i] += v));
-    }
-    const ema = this.trainer.ema;
+    const sums = await validationSums(this.trainer, this.data, start.worldSize, start.rank, tau);
     await ring.allReduceSum(sums);
-    const n = Math.max(1, sums[3]);
+    const v = fromSums(sums, this.trainer.ema !== undefined);
     if (start.rank === 0) {
       this.send({
         type: 'worker.eval', workerId: this.opts.workerId, generation: start.generation, step: this.trainer.step, epoch,
-        valTop1: sums[0] / n, valTop5: sums[1] / n, valLoss: sums[2] / n,
-        ema: ema ? { valTop1: sums[4] / n, valTop5: sums[5] / n, valLoss: sums[6] / n } : null, n: sums[3],
+        valTop1: v.top1, valTop5: v.top5, valLoss: v.loss,
+        ema: v.ema ? { valTop1: v.ema.top1, valTop5: v.ema.top5, valLoss: v.ema.loss } : null, n: v.n,
       });
     }
   }

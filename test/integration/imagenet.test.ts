@@ -54,3 +54,15 @@ test('ImageNet layout: DeiT augmentations, mixup/cutmix, EMA eval, top-5, and a 
   assert.ok(evals.every((e) => e.ema && Number.isFinite(e.ema.valTop1)), 'EMA weights evaluated too');
   assert.match(String(b.messages(/^done: /)[0]?.msg), /val_top1=0\.\d{3} val_top5=1\.000 ema_val_top1=0\.\d{3}/);
 });
+
+test('sigmatrain train streams the ImageNet layout too: one process, EMA and top-5 in the summary', { timeout: 300_000 }, async () => {
+  const root = await fixture();
+  const p = sigmatrain(['train', '--config', DEMO, '--run-dir', tempDir('inet-train'), '--metrics.port', '0',
+    '--data.kind', 'imagenet', '--data.root', root, '--data.numClasses', '3', '--model.imageSize', '16', '--data.threads', '1',
+    '--train.globalBatch', '16', '--train.maxSteps', '6', '--optim.emaDecay', '0.9']);
+  assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
+  const done = p.messages(/^done: /)[0];
+  assert.match(String(done?.msg), /^done: 6 steps, .* val_top1=0\.\d{3} val_top5=1\.000 ema_val_top1=0\.\d{3}/);
+  const evals = p.lines.filter((l) => typeof l.valTop1 === 'number' && l.n === 24);
+  assert.ok(evals.length >= 1, 'the whole flat val set (24 images) evaluated');
+});

@@ -1,19 +1,18 @@
-// One-process training (`sigmatrain train`): data, model, the step loop with progress, evaluation and a summary;
-// /metrics, checkpoints in the run dir (background writer, a final one on stop), resume from the latest.
+// One-process training (`sigmatrain train`): the data source, model and step loop of a worker without a coordinator
+// or ring — progress, evaluation (raw and EMA weights), /metrics, checkpoints in the run dir (background writer, a
+// final one on stop), resume from the latest, and a summary.
 import type { Config } from '../../shared/config/index.js';
 import { CheckpointWriter, listCheckpoints } from '../../shared/checkpoint/store.js';
 import { createRegistry, serveMetrics, WorkerMetrics } from '../../shared/metrics/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { initBackend } from '../backend.js';
-import { prepareData } from '../data/prepare.js';
-import { globalBatches, stepsPerEpoch } from '../data/sampler.js';
-import type { ImageCache } from '../data/imagefolder.js';
+import { openDataSource } from '../data/source.js';
 import { buildModel } from '../models/index.js';
 import { Trainer, localReducer, type StepReport } from './trainer.js';
-import { evaluate } from './step.js';
 import { checkpointDir, loadLatestCheckpoint, saveCheckpoint } from './checkpointing.js';
 import { temperatureAt } from './temperature.js';
+import { fromSums, validationSums, type Validation } from './validation.js';
 
 export interface TrainSummary {
   backend: string;
@@ -23,7 +22,9 @@ export interface TrainSummary {
   samplesPerSecond: number;
   finalLoss: number;
   valTop1: number;
+  valTop5: number;
   valLoss: number;
+  emaValTop1: number | null;
   minEntropy: number;
   skipped: number;
   /** Stopped by a signal before the last step (a final checkpoint holds where). */
@@ -46,28 +47,18 @@ export function layerEntropies(entropy: Float32Array[]): number[] {
   return entropy.map((h) => h.reduce((a, b) => a + b, 0) / h.length);
 }
 
-export function evaluateCache(trainer: Trainer, cache: ImageCache): { top1: number; loss: number; n: number } {
-  const all = cache.gather(cache.index.ids);
-  const r = evaluate(trainer.model, trainer.state, all.x, all.y, all.n, 128, trainer.config.model.temperature);
-  return { top1: r.correct / Math.max(1, r.n), loss: r.lossSum / Math.max(1, r.n), n: r.n };
-}
-
 export async function trainLocal(config: Readonly<Config>, log: Logger, opts: LocalOptions): Promise<TrainSummary> {
-  if (config.data.kind === 'imagenet') {
-    throw new SigmaError('SGT_CLI_USAGE', 'data.kind imagenet streams through the distributed runtime: use `sigmatrain run --config … --workers N` (one worker is fine)');
-  }
   const backend = await initBackend(config.backend, (msg, fields) => log.info(fields ?? {}, msg));
   const t0 = performance.now();
-  const data = await prepareData(config);
-  const skipped = data.train.skipped.length + data.val.skipped.length;
-  for (const s of [...data.train.skipped, ...data.val.skipped]) log.warn({ path: s.path, reason: s.reason }, 'skipped unreadable image');
+  const data = await openDataSource(config);
+  let skipped = data.initiallySkipped.length;
+  for (const s of data.initiallySkipped) log.warn({ path: s.path, reason: s.reason }, `skipped unreadable image ${s.path}`);
   log.info(
-    { root: config.data.root, train: data.train.rows, val: data.val.rows, classes: data.classes.length, generated: data.generated, seconds: +((performance.now() - t0) / 1000).toFixed(2) },
-    `dataset ready: ${data.train.rows} train / ${data.val.rows} val images, ${data.classes.length} classes`,
+    { root: config.data.root, train: data.trainSize, classes: data.classes.length, seconds: +((performance.now() - t0) / 1000).toFixed(2) },
+    `dataset ready: ${data.trainSize} train images, ${data.classes.length} classes`,
   );
   const model = buildModel(config);
-  const n = data.train.index.ids.length;
-  const perEpoch = stepsPerEpoch(n, config.train.globalBatch, false);
+  const perEpoch = data.stepsPerEpoch;
   const planned = config.train.epochs * perEpoch;
   const totalSteps = config.train.maxSteps > 0 ? Math.min(config.train.maxSteps, planned) : planned;
   const trainer = new Trainer(config, model, 0, totalSteps);
@@ -81,6 +72,7 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
   if (resumedPath) log.info({ path: resumedPath, step: resumedFrom }, `resumed from ${resumedPath} (step ${resumedFrom}/${totalSteps})`);
   const registry = createRegistry({ role: 'worker', rank: 0, defaultMetrics: true });
   const metrics = new WorkerMetrics(registry, { perHead: config.metrics.perHead !== 'none' });
+  metrics.recordSkipped(skipped);
   const server = config.metrics.enabled ? await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port }) : undefined;
   if (server) log.info({ metrics: server.url }, `metrics at ${server.url}`);
   const writer = new CheckpointWriter(checkpointDir(opts.runDir), {
@@ -93,6 +85,16 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
     checkpointed = trainer.step;
     await saveCheckpoint(trainer, opts.runDir, config, {}, writer);
   };
+  let val: Validation | undefined;
+  let valStep = -1;
+  const validate = async (what: string): Promise<void> => {
+    const tau = temperatureAt(config.model, trainer.step, perEpoch);
+    val = fromSums(await validationSums(trainer, data, 1, 0, tau), trainer.ema !== undefined);
+    valStep = trainer.step;
+    const ema = val.ema ? ` ema_val_top1=${val.ema.top1.toFixed(3)}` : '';
+    log.info({ step: trainer.step, valTop1: val.top1, valTop5: val.top5, valLoss: val.loss, ema: val.ema, n: val.n },
+      `${what}: val_top1=${val.top1.toFixed(3)} val_top5=${val.top5.toFixed(3)} val_loss=${val.loss.toFixed(4)}${ema}`);
+  };
   log.info(
     { backend, params: trainer.state.totalSize, variant: config.model.variant, reparam: config.model.reparam, norm: config.model.norm, steps: totalSteps },
     `model ViT ${config.model.variant} (${trainer.state.totalSize} parameters, reparam=${config.model.reparam}, norm=${config.model.norm}) on ${backend}; ${totalSteps} steps`,
@@ -101,71 +103,71 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
   let samples = 0;
   let last: StepReport | undefined;
   let minEntropy = Infinity;
-  let val = { top1: NaN, loss: NaN, n: 0 };
-  let epoch = Math.floor(trainer.step / perEpoch);
   let stoppedEarly = false;
-  outer: for (; epoch < config.train.epochs; epoch++) {
-    const batches = globalBatches(n, config.seed, epoch, config.train.globalBatch);
-    for (let b = trainer.step - epoch * perEpoch; b < batches.length; b++) {
-      if (trainer.step >= totalSteps) break outer;
-      // A local step never waits on I/O, so without this the loop would starve the event loop: no /metrics
-      // answers, no signal handlers, no background checkpoint writes until the run ends.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (opts.stopRequested?.()) {
-        stoppedEarly = true;
-        log.info({ step: trainer.step }, `stopping at step ${trainer.step}: writing a final checkpoint`);
-        break outer;
-      }
-      const t0 = performance.now();
-      const batch = data.train.gather(batches[b]);
-      const t1 = performance.now();
-      const temperature = temperatureAt(config.model, trainer.step, perEpoch);
-      const r = await trainer.trainStep(batch, localReducer, temperature);
-      last = r;
-      samples += r.samples;
-      const ent = layerEntropies(r.entropy);
-      minEntropy = Math.min(minEntropy, ...ent);
-      metrics.recordStep({
-        loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, temperature, samples: batch.n,
-        tokens: batch.n * trainer.model.arch.tokens, entropy: r.entropy.map((h) => Array.from(h)),
-        phases: { data: (t1 - t0) / 1000, ...r.seconds }, allreduceBytes: 0, allreduceSeconds: 0,
-      });
-      if (config.checkpoint.everySteps > 0 && trainer.step % config.checkpoint.everySteps === 0 && trainer.step < totalSteps) await checkpoint();
-      if (r.step % config.train.logEverySteps === 0 || trainer.step === totalSteps) {
-        const sps = samples / ((performance.now() - start) / 1000);
-        log.info(
-          { step: trainer.step, epoch: epoch + 1, loss: +r.loss.toFixed(4), accuracy: +r.accuracy.toFixed(4), lr: r.lr, gradNorm: +r.gradNorm.toFixed(4), entropy: ent.map((e) => +e.toFixed(3)), samplesPerSecond: +sps.toFixed(1) },
-          `step ${trainer.step}/${totalSteps} epoch ${epoch + 1} loss ${r.loss.toFixed(4)} acc ${r.accuracy.toFixed(3)} entropy/layer [${ent.map((e) => e.toFixed(2)).join(' ')}] ${sps.toFixed(1)} samples/s`,
-        );
-      }
+  while (trainer.step < totalSteps) {
+    // A local step never waits on I/O, so without this the loop would starve the event loop: no /metrics
+    // answers, no signal handlers, no background checkpoint writes until the run ends.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (opts.stopRequested?.()) {
+      stoppedEarly = true;
+      log.info({ step: trainer.step }, `stopping at step ${trainer.step}: writing a final checkpoint`);
+      break;
     }
-    if ((epoch + 1) % config.train.evalEveryEpochs === 0 || epoch + 1 === config.train.epochs) {
-      val = evaluateCache(trainer, data.val);
-      log.info({ epoch: epoch + 1, valTop1: val.top1, valLoss: val.loss }, `epoch ${epoch + 1}: val_top1=${val.top1.toFixed(3)} val_loss=${val.loss.toFixed(4)}`);
+    const step = trainer.step;
+    const epoch = Math.floor(step / perEpoch);
+    const tData = performance.now();
+    const batch = await data.trainBatch(step, 1, 0);
+    for (const s of batch.skipped) log.warn({ path: s.path, reason: s.reason, step }, `skipped unreadable image ${s.path}`);
+    skipped += batch.skipped.length;
+    metrics.recordSkipped(batch.skipped.length);
+    const dataSeconds = (performance.now() - tData) / 1000;
+    const temperature = temperatureAt(config.model, step, perEpoch);
+    const r = await trainer.trainStep(batch, localReducer, temperature);
+    last = r;
+    samples += r.samples;
+    const ent = layerEntropies(r.entropy);
+    minEntropy = Math.min(minEntropy, ...ent);
+    metrics.recordStep({
+      loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, temperature, samples: batch.n,
+      tokens: batch.n * trainer.model.arch.tokens, entropy: r.entropy.map((h) => Array.from(h)),
+      phases: { data: dataSeconds, ...r.seconds }, allreduceBytes: 0, allreduceSeconds: 0,
+    });
+    const done = trainer.step;
+    if (r.step % config.train.logEverySteps === 0 || done === totalSteps) {
+      const sps = samples / ((performance.now() - start) / 1000);
+      log.info(
+        { step: done, epoch: epoch + 1, loss: +r.loss.toFixed(4), accuracy: +r.accuracy.toFixed(4), lr: r.lr, gradNorm: +r.gradNorm.toFixed(4), entropy: ent.map((e) => +e.toFixed(3)), samplesPerSecond: +sps.toFixed(1) },
+        `step ${done}/${totalSteps} epoch ${epoch + 1} loss ${r.loss.toFixed(4)} acc ${r.accuracy.toFixed(3)} entropy/layer [${ent.map((e) => e.toFixed(2)).join(' ')}] ${sps.toFixed(1)} samples/s`,
+      );
+    }
+    if (config.checkpoint.everySteps > 0 && done % config.checkpoint.everySteps === 0 && done < totalSteps) await checkpoint();
+    if (done % perEpoch === 0 || done === totalSteps) {
+      const e = Math.ceil(done / perEpoch);
+      if (e % config.train.evalEveryEpochs === 0 || done === totalSteps) await validate(`epoch ${e}`);
     }
   }
   await checkpoint();
   await writer.flush();
-  if (epoch < config.train.epochs) {
-    val = evaluateCache(trainer, data.val);
-    log.info({ valTop1: val.top1, valLoss: val.loss }, `stopped at step ${trainer.step}: val_top1=${val.top1.toFixed(3)}`);
-  }
+  if (valStep !== trainer.step) await validate(`${stoppedEarly ? 'stopped' : 'ended'} at step ${trainer.step}`);
   const seconds = (performance.now() - start) / 1000;
   const summary: TrainSummary = {
     backend,
     steps: trainer.step,
-    epochs: Math.min(epoch + 1, config.train.epochs),
+    epochs: Math.ceil(trainer.step / perEpoch),
     seconds,
     samplesPerSecond: samples / seconds,
     finalLoss: last?.loss ?? NaN,
-    valTop1: val.top1,
-    valLoss: val.loss,
+    valTop1: val?.top1 ?? NaN,
+    valTop5: val?.top5 ?? NaN,
+    valLoss: val?.loss ?? NaN,
+    emaValTop1: val?.ema?.top1 ?? null,
     minEntropy,
     skipped,
     stoppedEarly,
     resumedFrom,
   };
   await server?.close();
+  await data.close();
   trainer.dispose();
   return summary;
 }
