@@ -464,6 +464,7 @@ export class Coordinator {
       // The first report after a rollback: steps from here on run again, so they leave the ledger.
       this.ledger.truncate(m.step);
       this.rollbackGeneration = null;
+      this.rollbackTo = null;
       this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
     }
     const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
@@ -555,8 +556,9 @@ export class Coordinator {
       });
     });
     this.hasProgress = true;
+    // rollbackTo stays set until this generation reports a step (onReport): if it fails before that, the next
+    // generation rolls back again instead of resuming from a replica the rollback discarded.
     if (this.rollbackTo !== null) this.rollbackGeneration = this.generation;
-    this.rollbackTo = null;
     this.lastReported = resumeStep - 1;
     this.phase = 'running';
     this.persist();
