@@ -8,7 +8,6 @@ import { checkMixConfig, mixBatch, type MixConfig, type MixInfo } from './mix.js
 import { DecodePool, decodeInline, rowLength, type DecodedRows } from './pool.js';
 import { repeatedShardPlan, type RepeatedPlan, type RepeatedStep } from './repeated.js';
 import { Rng, deriveSeed } from './rng.js';
-import { splitForRank } from './sampler.js';
 
 export interface LoaderOptions {
   /** Train (random) or eval (deterministic) per-sample transform; decides the defaults below. */
@@ -66,38 +65,6 @@ export interface Cursor {
 }
 
 const MIX_TAG = 0x6d78; // separates the batch-mixing stream from other deriveSeed users
-
-/** Index order split over ranks (eval): global batches of consecutive ids, each split with splitForRank. */
-function sequentialPlan(n: number, worldSize: number, rank: number, batchPerRank: number, dropLast: boolean, epoch: number): RepeatedPlan {
-  const all = Int32Array.from({ length: n }, (_, i) => i);
-  const globalBatch = batchPerRank * worldSize;
-  const steps = dropLast ? Math.floor(n / globalBatch) : Math.ceil(n / globalBatch);
-  splitForRank(all.subarray(0, 0), worldSize, rank); // validates worldSize and rank
-  const batch = (step: number): RepeatedStep => {
-    if (!Number.isInteger(step) || step < 0 || step >= steps) {
-      throw new SigmaError('SGT_DATA_INVALID', `loader: step=${step} is outside this epoch's [0, ${steps})`);
-    }
-    const g = all.subarray(step * globalBatch, Math.min(n, (step + 1) * globalBatch));
-    const ids = splitForRank(g, worldSize, rank);
-    return { step, ids, repeats: new Uint8Array(ids.length), globalSize: g.length };
-  };
-  function* iterate(fromStep = 0): IterableIterator<RepeatedStep> {
-    for (let s = fromStep; s < steps; s++) yield batch(s);
-  }
-  return {
-    n,
-    repeats: 1,
-    epoch,
-    worldSize,
-    rank,
-    globalBatch,
-    steps,
-    dropped: dropLast ? n - steps * globalBatch : 0,
-    batch,
-    iterate,
-    [Symbol.iterator]: () => iterate(0),
-  };
-}
 
 /** Pack the rows that decoded to the front, keeping order; views into x (no copy). */
 function compact(index: SampleIndex, plan: RepeatedStep, got: DecodedRows, row: number): Batch & { repeats: Uint8Array } {
@@ -205,9 +172,8 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     let p = this.plans.get(epoch);
     if (!p) {
       const o = this.opts;
-      p = o.shuffle
-        ? repeatedShardPlan(this.index.paths.length, o.seed, epoch, o.worldSize, o.rank, o.batchPerRank, o.dropLast, o.repeats)
-        : sequentialPlan(this.index.paths.length, o.worldSize, o.rank, o.batchPerRank, o.dropLast, epoch);
+      // Unshuffled (eval): index order, global batches of consecutive ids.
+      p = repeatedShardPlan(this.index.paths.length, o.seed, epoch, o.worldSize, o.rank, o.batchPerRank, o.dropLast, o.repeats, o.shuffle);
       for (const e of this.plans.keys()) if (e < epoch - 1) this.plans.delete(e);
       this.plans.set(epoch, p);
     }

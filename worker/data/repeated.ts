@@ -5,7 +5,7 @@
 // Accounting: the epoch is the sequence of (id, repeat) pairs, r·n long, cut into global batches and split over
 // ranks exactly like sampler.ts (contiguous, sizes differing by ≤ 1). Across all ranks every (id, repeat) pair
 // occurs exactly once per epoch, so every unique id occurs exactly r times (fewer only in a dropLast remainder).
-// With r = 1 the plan is identical to shardPlan. Differences from DeiT's RASampler, on purpose:
+// With r = 1 it is globalBatches split by splitForRank (what the cached sources do). Differences from DeiT's RASampler, on purpose:
 //  - DeiT keeps an epoch at n samples (so only n/r unique images per epoch); here an epoch is r·n samples, i.e.
 //    r× the steps. To match DeiT's compute for E epochs, train E/r epochs here.
 //  - DeiT strides positions over ranks, putting the copies on different GPUs; here copies mostly share a rank.
@@ -53,6 +53,8 @@ export function repeatedShardPlan(
   batchPerRank: number,
   dropLast: boolean,
   repeats: number,
+  /** false: index order instead of permutation(n, seed, epoch) (evaluation); needs repeats = 1 to mean anything. */
+  shuffle = true,
 ): RepeatedPlan {
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 255) {
     throw new SigmaError('SGT_DATA_INVALID', `sampler: repeats=${repeats} must be an integer in [1, 255]`);
@@ -60,7 +62,7 @@ export function repeatedShardPlan(
   if (!Number.isSafeInteger(batchPerRank) || batchPerRank < 1) {
     throw new SigmaError('SGT_DATA_INVALID', `sampler: batchPerRank=${batchPerRank} must be an integer ≥ 1`);
   }
-  const perm = permutation(n, seed, epoch);
+  const perm = shuffle ? permutation(n, seed, epoch) : Int32Array.from({ length: n }, (_, i) => i);
   const total = n * repeats;
   const seqIds = new Int32Array(total);
   const seqRep = new Uint8Array(total);
@@ -68,9 +70,9 @@ export function repeatedShardPlan(
     seqIds[p] = perm[Math.floor(p / repeats)]!;
     seqRep[p] = p % repeats;
   }
+  splitForRank(new Int32Array(0), worldSize, rank); // validates worldSize and rank
   const globalBatch = batchPerRank * worldSize;
   const steps = stepsPerEpoch(total, globalBatch, dropLast);
-  splitForRank(new Int32Array(0), worldSize, rank); // validates worldSize and rank
   const batch = (step: number): RepeatedStep => {
     if (!Number.isInteger(step) || step < 0 || step >= steps) {
       throw new SigmaError('SGT_DATA_INVALID', `sampler: step=${step} is outside this epoch's [0, ${steps})`);

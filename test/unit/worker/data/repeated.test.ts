@@ -1,11 +1,11 @@
 // Tests for repeated augmentation as a sampler: every (id, repeat) pair once per epoch across ranks (so each id
 // exactly r times), copies in the same global batch, equal steps per rank, worldSize-independent global batches,
-// and r = 1 reproducing shardPlan.
+// and r = 1 reproducing globalBatches split by splitForRank.
 
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { repeatedShardPlan } from '../../../../worker/data/repeated.js';
-import { shardPlan } from '../../../../worker/data/sampler.js';
+import { globalBatches, splitForRank } from '../../../../worker/data/sampler.js';
 
 describe('repeatedShardPlan', () => {
   it('covers every (id, repeat) exactly once per epoch across ranks; every id r times', () => {
@@ -56,14 +56,14 @@ describe('repeatedShardPlan', () => {
     assert.equal(repeatedShardPlan(31, 9, 0, 2, 0, 6, true, 2).dropped, 2);
   });
 
-  it('r = 1 is exactly shardPlan', () => {
+  it('r = 1 is globalBatches split by splitForRank (the cached sources\' batches)', () => {
+    const global = globalBatches(50, 4, 2, 15, false);
     for (const rank of [0, 1, 2]) {
       const a = repeatedShardPlan(50, 4, 2, 3, rank, 5, false, 1);
-      const b = shardPlan(50, 4, 2, 3, rank, 5, false);
-      assert.equal(a.steps, b.steps);
+      assert.equal(a.steps, global.length);
       for (let s = 0; s < a.steps; s++) {
-        assert.deepEqual([...a.batch(s).ids], [...b.batch(s).ids]);
-        assert.equal(a.batch(s).globalSize, b.batch(s).globalSize);
+        assert.deepEqual([...a.batch(s).ids], [...splitForRank(global[s]!, 3, rank)]);
+        assert.equal(a.batch(s).globalSize, global[s]!.length);
         assert.ok(a.batch(s).repeats.every((v) => v === 0));
       }
     }
