@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../shared/config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { SigmaError } from '../shared/errors.js';
+import { resultText } from '../shared/summary.js';
 
 const USAGE = `usage: sigmatrain <command> [options] [--<config.key> value ...]
 
@@ -173,9 +174,7 @@ function printSummary(log: Logger, s: import('./coordinator.js').JobSummary): vo
   log.info(
     { summary: s },
     `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps}/${s.totalSteps} steps in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s), ` +
-      `${s.generations} generation(s), ${s.workerFailures} worker failure(s); final loss ${s.finalLoss.toFixed(4)}; ` +
-      `val_top1=${Number.isFinite(s.valTop1) ? s.valTop1.toFixed(3) : 'n/a'} val_top5=${Number.isFinite(s.valTop5) ? s.valTop5.toFixed(3) : 'n/a'}` +
-      `${s.emaValTop1 !== null ? ` ema_val_top1=${s.emaValTop1.toFixed(3)}` : ''}; min entropy ${s.minEntropy.toFixed(3)} nats`,
+      `${s.generations} generation(s), ${s.workerFailures} worker failure(s); ${resultText(s)}`,
   );
 }
 
@@ -249,8 +248,7 @@ async function main(argv: string[]): Promise<number> {
       const s = await trainLocal(config, log, { runDir, resume: resumeOf(p), stopRequested: () => stop });
       log.info(
         { summary: s },
-        `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps} steps, ${s.epochs} epochs in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.backend}); ` +
-          `final loss ${s.finalLoss.toFixed(4)}; val_top1=${s.valTop1.toFixed(3)} val_top5=${s.valTop5.toFixed(3)}${s.emaValTop1 !== null ? ` ema_val_top1=${s.emaValTop1.toFixed(3)}` : ''}; min entropy ${s.minEntropy.toFixed(3)} nats`,
+        `${s.stoppedEarly ? 'stopped' : 'done'}: ${s.steps} steps, ${s.epochs} epochs in ${s.seconds.toFixed(1)} s (${s.samplesPerSecond.toFixed(1)} samples/s, ${s.backend}); ${resultText(s)}`,
       );
       return 0;
     }

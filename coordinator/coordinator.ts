@@ -2,6 +2,7 @@
 // of completed steps, detects lost workers, re-forms the ring, and reports progress. Never imports tfjs.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RunResult } from '../shared/summary.js';
 import { Router } from 'zeromq';
 import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
@@ -44,20 +45,10 @@ interface Member {
   done: boolean;
 }
 
-export interface JobSummary {
-  steps: number;
+export interface JobSummary extends RunResult {
   totalSteps: number;
   generations: number;
   workerFailures: number;
-  seconds: number;
-  samplesPerSecond: number;
-  finalLoss: number;
-  valTop1: number;
-  valTop5: number;
-  valLoss: number;
-  emaValTop1: number | null;
-  minEntropy: number;
-  stoppedEarly: boolean;
 }
 
 interface Persisted {

@@ -6,6 +6,7 @@ import { CheckpointWriter, listCheckpoints } from '../../shared/checkpoint/store
 import { createRegistry, serveMetrics, WorkerMetrics } from '../../shared/metrics/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import type { RunResult } from '../../shared/summary.js';
 import { initBackend } from '../backend.js';
 import { openDataSource } from '../data/source.js';
 import { buildModel } from '../models/index.js';
@@ -14,21 +15,10 @@ import { checkpointDir, loadLatestCheckpoint, saveCheckpoint } from './checkpoin
 import { temperatureAt } from './temperature.js';
 import { fromSums, validationSums, type Validation } from './validation.js';
 
-export interface TrainSummary {
+export interface TrainSummary extends RunResult {
   backend: string;
-  steps: number;
   epochs: number;
-  seconds: number;
-  samplesPerSecond: number;
-  finalLoss: number;
-  valTop1: number;
-  valTop5: number;
-  valLoss: number;
-  emaValTop1: number | null;
-  minEntropy: number;
   skipped: number;
-  /** Stopped by a signal before the last step (a final checkpoint holds where). */
-  stoppedEarly: boolean;
   /** Step the run resumed from (0: a fresh start). */
   resumedFrom: number;
 }
