@@ -46,14 +46,6 @@ export class Ledger {
     renameSync(tmp, this.path);
   }
 
-  has(step: number): boolean {
-    return this.done.has(step);
-  }
-
-  get size(): number {
-    return this.done.size;
-  }
-
   /** Highest recorded step + 1 (0 when empty). */
   get next(): number {
     let m = -1;

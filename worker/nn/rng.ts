@@ -37,11 +37,4 @@ export class Rng {
       if (Math.abs(z) <= 2) return z * std;
     }
   }
-  /** Returns the RNG's internal state (checkpointed so a resumed run continues the same stream). */
-  getState(): number {
-    return this.state;
-  }
-  setState(s: number): void {
-    this.state = s >>> 0;
-  }
 }

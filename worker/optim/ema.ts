@@ -30,11 +30,6 @@ export class Ema {
     this.n += 1;
   }
 
-  /** Updates applied (the state's "step"). */
-  get updates(): number {
-    return this.n;
-  }
-
   /** Puts the averaged weights into `params`, keeping the live ones aside until swapOut. */
   swapIn(params: ReadonlyMap<string, tf.Variable>): void {
     if (this.backup) throw new Error('Ema.swapIn twice: call swapOut first');

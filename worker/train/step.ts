@@ -113,13 +113,6 @@ export function flattenGrads(state: ReplicaState, grads: ReadonlyMap<string, tf.
   return out;
 }
 
-/** Global L2 norm of a flat gradient (float64 accumulation). */
-export function globalNorm(flat: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < flat.length; i++) s += flat[i] * flat[i];
-  return Math.sqrt(s);
-}
-
 /** Splits a flat gradient back into named tensors, each multiplied by `scale` (1/global samples, times clip factor). */
 export function unflattenGrads(state: ReplicaState, flat: Float32Array, scale: number): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
