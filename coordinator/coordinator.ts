@@ -13,7 +13,7 @@ import { Ledger } from './ledger.js';
 import { Progress } from './progress.js';
 import { RunLog } from './runlog.js';
 import { CollapseDetector } from './guard.js';
-import { createRegistry, serveMetrics, CoordinatorMetrics, gaugeOf, counterOf, WORKER_METRICS } from '../shared/metrics/index.js';
+import { createRegistry, serveMetrics, CoordinatorMetrics } from '../shared/metrics/index.js';
 
 export interface CoordinatorOptions {
   /** tcp://*:PORT or tcp://HOST:PORT to bind. */
@@ -38,7 +38,6 @@ interface Member {
   lastSeen: number;
   /** Steps this worker holds and from which generation (null: fresh process). */
   held: { generation: number; step: number } | null;
-  totalSteps: number;
   /** Rank in the current generation, if in it. */
   rank: number | undefined;
   stopped: boolean;
@@ -103,9 +102,6 @@ export class Coordinator {
   private lastBounds: number[][] | null = null;
   readonly registry = createRegistry({ role: 'coordinator', defaultMetrics: true });
   private readonly metrics = new CoordinatorMetrics(this.registry);
-  // The guard runs here (it sees every step's entropies), so its series live in the coordinator's registry.
-  private readonly collapseGauge = gaugeOf(this.registry, WORKER_METRICS.entropyCollapse);
-  private readonly collapseEvents = counterOf(this.registry, WORKER_METRICS.entropyCollapseEvents);
   private metricsServer: { url: string; close(): Promise<void> } | undefined;
   /** Set while `serveFinished` runs: SIGTERM ends it. */
   private endServing: (() => void) | undefined;
@@ -361,7 +357,7 @@ export class Coordinator {
     const known = this.members.get(m.workerId);
     const member: Member = {
       workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: m.held ? { generation: m.held.generation, step: m.held.step } : null,
-      totalSteps: m.totalSteps, rank: undefined, stopped: false, done: false,
+      rank: undefined, stopped: false, done: false,
     };
     this.members.set(m.workerId, member);
     if (this.firstSeen === 0) this.firstSeen = Date.now();
@@ -389,7 +385,7 @@ export class Coordinator {
     const inGeneration = active && m.rank >= 0 && m.generation === this.generation;
     const member: Member = {
       workerId: m.workerId, routingId, ringEndpoint: m.ringEndpoint, lastSeen: Date.now(), held: m.step > 0 ? { generation: m.generation, step: m.step } : null,
-      totalSteps: this.totalSteps, rank: inGeneration ? m.rank : undefined, stopped: !active, done: false,
+      rank: inGeneration ? m.rank : undefined, stopped: !active, done: false,
     };
     this.members.set(m.workerId, member);
     if (this.firstSeen === 0) this.firstSeen = Date.now();
@@ -422,8 +418,7 @@ export class Coordinator {
         (a.bound !== null ? ` (bound ${a.bound.toFixed(3)})` : '');
       this.log.warn({ event: 'entropy_collapse', ...a }, message);
       this.runLog.event({ kind: 'collapse', step, message, layer: a.layer });
-      this.collapseGauge.set({ layer: String(a.layer), attn: 'self' }, 1);
-      this.collapseEvents.inc();
+      this.metrics.recordCollapse(a.layer, true); // before a rollback resets the detector's verdicts
       if (this.config.guard.action === 'stop') this.requestStop(message);
       else if (this.config.guard.action === 'rollback') this.rollback(message, Math.max(0, step - this.config.guard.window + 1));
     }
@@ -471,7 +466,7 @@ export class Coordinator {
       lr: m.lr, gradNorm: m.gradNorm, temperature: m.temperature, samples: m.samples, samplesPerSecond: sps, entropy: m.entropy, seconds: m.seconds,
     });
     this.guard(m.step, m.entropy);
-    this.detector.collapsing().forEach((c, l) => this.collapseGauge.set({ layer: String(l), attn: 'self' }, c ? 1 : 0));
+    this.detector.collapsing().forEach((c, l) => this.metrics.recordCollapse(l, c)); // gauge, and onsets counted
     this.metrics.stepDone();
     this.progress.update({
       step: m.step + 1, total: this.totalSteps, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy,
@@ -603,9 +598,5 @@ export class Coordinator {
 
   get runDir(): string {
     return this.opts.runDir;
-  }
-
-  get generationNumber(): number {
-    return this.generation;
   }
 }

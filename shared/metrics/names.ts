@@ -63,11 +63,6 @@ export const WORKER_METRICS = {
     'Gradient bytes all-reduced by this worker.', []),
   allreduceDuration: def('sigmatrain_allreduce_duration_seconds', 'histogram',
     'Wall time of one gradient all-reduce.', [], STEP_BUCKETS_SECONDS),
-  entropyCollapse: def('sigmatrain_entropy_collapse', 'gauge',
-    '1 while the entropy-collapse guard judges the layer\'s attention entropy to be collapsing, else 0.',
-    ['layer', 'attn']),
-  entropyCollapseEvents: def('sigmatrain_entropy_collapse_events_total', 'counter',
-    'Entropy-collapse onsets (0 to 1 transitions of sigmatrain_entropy_collapse).', []),
   dataSkipped: def('sigmatrain_data_skipped_total', 'counter', 'Unreadable samples (images) skipped by the loader.', []),
 } as const;
 
@@ -79,4 +74,10 @@ export const COORDINATOR_METRICS = {
   checkpointDuration: def('sigmatrain_checkpoint_duration_seconds', 'histogram',
     'Wall time of one checkpoint, from request to durable.', [], CHECKPOINT_BUCKETS_SECONDS),
   jobSteps: def('sigmatrain_job_steps_total', 'counter', 'Global training steps completed by the job.', []),
+  // The guard runs in the coordinator, which sees every step's entropies.
+  entropyCollapse: def('sigmatrain_entropy_collapse', 'gauge',
+    '1 while the entropy-collapse guard judges the layer\'s attention entropy to be collapsing, else 0.',
+    ['layer', 'attn']),
+  entropyCollapseEvents: def('sigmatrain_entropy_collapse_events_total', 'counter',
+    'Entropy-collapse onsets (0 to 1 transitions of sigmatrain_entropy_collapse).', []),
 } as const;

@@ -42,7 +42,6 @@ export class WorkerMetrics {
   // Latest [layer][head] matrices per attention type; copied on record, turned into series by collect().
   private readonly entropyLatest = new Map<AttnType, number[][]>();
   private readonly boundLatest = new Map<AttnType, number[][]>();
-  private readonly collapsing = new Map<string, boolean>();
 
   private readonly entropy: Gauge<'layer' | 'head' | 'attn'>;
   private readonly entropyMin: Gauge<'attn'>;
@@ -61,8 +60,6 @@ export class WorkerMetrics {
   private readonly phase: Histogram<'phase'>;
   private readonly allreduceBytes: Counter;
   private readonly allreduceSeconds: Histogram;
-  private readonly collapse: Gauge<'layer' | 'attn'>;
-  private readonly collapseEvents: Counter;
   private readonly skipped: Counter;
 
   constructor(registry: Registry, opts: WorkerMetricsOptions) {
@@ -84,8 +81,6 @@ export class WorkerMetrics {
     this.phase = histogramOf(registry, M.stepPhaseDuration);
     this.allreduceBytes = counterOf(registry, M.allreduceBytes);
     this.allreduceSeconds = histogramOf(registry, M.allreduceDuration);
-    this.collapse = gaugeOf(registry, M.entropyCollapse);
-    this.collapseEvents = counterOf(registry, M.entropyCollapseEvents);
     this.skipped = counterOf(registry, M.dataSkipped);
   }
 
@@ -143,14 +138,6 @@ export class WorkerMetrics {
     this.sharpness.reset();
     eigenvalues.forEach((v, i) => this.sharpness.set({ k: String(i + 1) }, v));
     this.threshold.set(threshold);
-  }
-
-  /** Entropy-collapse guard verdict for one layer; each 0→1 transition counts one event. */
-  recordCollapse(layer: number, collapsing: boolean, attn: AttnType = 'self'): void {
-    const key = `${attn}/${layer}`;
-    if (collapsing && !this.collapsing.get(key)) this.collapseEvents.inc();
-    this.collapsing.set(key, collapsing);
-    this.collapse.set({ layer: String(layer), attn }, collapsing ? 1 : 0);
   }
 
   /** Unreadable samples the loader skipped. */

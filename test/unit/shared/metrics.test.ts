@@ -28,8 +28,6 @@ const WORKER_CONTRACT: Record<string, [type: string, labels: string[]]> = {
   sigmatrain_step_phase_duration_seconds: ['histogram', ['phase']],
   sigmatrain_allreduce_bytes_total: ['counter', []],
   sigmatrain_allreduce_duration_seconds: ['histogram', []],
-  sigmatrain_entropy_collapse: ['gauge', ['attn', 'layer']],
-  sigmatrain_entropy_collapse_events_total: ['counter', []],
   sigmatrain_data_skipped_total: ['counter', []],
 };
 const COORDINATOR_CONTRACT: Record<string, [type: string, labels: string[]]> = {
@@ -38,6 +36,8 @@ const COORDINATOR_CONTRACT: Record<string, [type: string, labels: string[]]> = {
   sigmatrain_worker_failures_total: ['counter', []],
   sigmatrain_checkpoint_duration_seconds: ['histogram', []],
   sigmatrain_job_steps_total: ['counter', []],
+  sigmatrain_entropy_collapse: ['gauge', ['attn', 'layer']],
+  sigmatrain_entropy_collapse_events_total: ['counter', []],
 };
 
 const DEFAULT_LABELS = new Set(['role', 'rank']);
@@ -58,7 +58,6 @@ function recordEverything(w: WorkerMetrics): void {
   w.recordBounds([[0.5, 0.6], [0.2, 0.9]]);
   w.recordSpectral([{ name: 'blocks.0.attn.qkv', sigma: 3.2, gamma: 1.1 }, { name: 'head', sigma: 1.4 }]);
   w.recordSharpness([120, 80], 38 / 1e-3);
-  w.recordCollapse(1, true);
   w.recordSkipped(2);
 }
 
@@ -67,6 +66,7 @@ function recordCoordinator(c: CoordinatorMetrics): void {
   c.workerFailed();
   c.checkpoint(1.5);
   c.stepDone();
+  c.recordCollapse(1, true);
 }
 
 /** name → [type, sorted label names seen in the exposition, excluding default labels and `le`]. */
@@ -163,13 +163,6 @@ test('values: gauges hold the last step, counters accumulate, histograms count o
   assert.equal(value(json, 'sigmatrain_attention_entropy_nats', { layer: '1', head: '0', attn: 'cross' }), 3.5);
   assert.equal(metric(json, 'sigmatrain_attention_entropy_nats').values.length, 4 + 2);
 
-  // Collapse guard: events count 0→1 transitions only.
-  w.recordCollapse(0, true);
-  w.recordCollapse(0, true);
-  w.recordCollapse(0, false);
-  w.recordCollapse(0, true);
-  w.recordCollapse(2, true, 'causal');
-  w.recordCollapse(2, false, 'causal');
   // Sharpness: a new, shorter top-k replaces the old set.
   w.recordSharpness([50, 40, 30], 2000);
   w.recordSharpness([45], 1900);
@@ -179,9 +172,6 @@ test('values: gauges hold the last step, counters accumulate, histograms count o
   w.recordSkipped(3);
   w.recordSkipped(Number.NaN);
   json = await registry.getMetricsAsJSON();
-  assert.equal(value(json, 'sigmatrain_entropy_collapse_events_total'), 3);
-  assert.equal(value(json, 'sigmatrain_entropy_collapse', { layer: '0', attn: 'self' }), 1);
-  assert.equal(value(json, 'sigmatrain_entropy_collapse', { layer: '2', attn: 'causal' }), 0);
   assert.deepEqual(metric(json, 'sigmatrain_hessian_sharpness').values.map((v) => [v.labels.k, v.value]), [['1', 45]]);
   assert.equal(value(json, 'sigmatrain_stability_threshold'), 1900);
   assert.equal(value(json, 'sigmatrain_spectral_norm', { param: 'a' }), 2.5);
@@ -189,6 +179,21 @@ test('values: gauges hold the last step, counters accumulate, histograms count o
   assert.equal(value(json, 'sigmatrain_reparam_gamma', { param: 'a' }), 0.5);
   assert.equal(metric(json, 'sigmatrain_reparam_gamma').values.length, 1);
   assert.equal(value(json, 'sigmatrain_data_skipped_total'), 5);
+});
+
+test('collapse guard (coordinator): the gauge follows the verdict, events count 0→1 transitions only', async () => {
+  const registry = createRegistry({ role: 'coordinator' });
+  const c = new CoordinatorMetrics(registry);
+  c.recordCollapse(0, true);
+  c.recordCollapse(0, true);
+  c.recordCollapse(0, false);
+  c.recordCollapse(0, true);
+  c.recordCollapse(2, true, 'causal');
+  c.recordCollapse(2, false, 'causal');
+  const json = await registry.getMetricsAsJSON();
+  assert.equal(value(json, 'sigmatrain_entropy_collapse_events_total'), 3);
+  assert.equal(value(json, 'sigmatrain_entropy_collapse', { layer: '0', attn: 'self' }), 1);
+  assert.equal(value(json, 'sigmatrain_entropy_collapse', { layer: '2', attn: 'causal' }), 0);
 });
 
 test('recorded matrices are copied: a caller reusing its buffer does not change what is scraped', async () => {
