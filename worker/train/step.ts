@@ -102,12 +102,13 @@ export function forwardBackward(model: VitModel, state: ReplicaState, batch: Bat
   return { grads: new Map(names.map((n, i) => [n, grads[i]])), lossSum, correct, n: batch.n, entropy, maxTokenNorm };
 }
 
-/** Copies gradients into one flat Float32Array in state.order (the all-reduce payload). */
-export function flattenGrads(state: ReplicaState, grads: ReadonlyMap<string, tf.Tensor>, out: Float32Array): Float32Array {
+/** Copies gradients into one flat Float32Array in state.order (the all-reduce payload), or adds them to it. */
+export function flattenGrads(state: ReplicaState, grads: ReadonlyMap<string, tf.Tensor>, out: Float32Array, add = false): Float32Array {
   let off = 0;
   for (let i = 0; i < state.order.length; i++) {
-    const g = grads.get(state.order[i])!;
-    out.set(g.dataSync() as Float32Array, off);
+    const d = grads.get(state.order[i])!.dataSync() as Float32Array;
+    if (add) for (let j = 0; j < d.length; j++) out[off + j] += d[j];
+    else out.set(d, off);
     off += state.sizes[i];
   }
   return out;

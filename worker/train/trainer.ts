@@ -111,12 +111,12 @@ export class Trainer {
     const flat = this.flat;
     flat.fill(0);
     const per = batch.n > 0 ? batch.x.length / batch.n : 0;
-    const scratch = batch.n > micro ? new Float32Array(this.state.totalSize) : undefined;
+    const split = batch.n > micro;
     let maxTokenNorm: number[] = [];
     for (let i = 0, k = 0; i < Math.max(batch.n, 1); i += micro, k++) {
       const n = Math.min(micro, batch.n - i);
       const classes = this.model.options.numClasses;
-      const part: Batch = k === 0 && !scratch ? batch : {
+      const part: Batch = !split ? batch : {
         x: batch.x.subarray(i * per, (i + n) * per), y: batch.y.subarray(i, i + n), n,
         soft: batch.soft?.subarray(i * classes, (i + n) * classes),
       };
@@ -128,10 +128,8 @@ export class Trainer {
         seed: mixSeed(this.config.seed, this.rank, this.step, k) & 0x7fffffff,
         powerIterations: k === 0 ? m.powerIterations : 0,
       });
-      if (scratch) {
-        flattenGrads(this.state, r.grads, scratch);
-        for (let j = 0; j < scratch.length; j++) flat[j] += scratch[j];
-      } else flattenGrads(this.state, r.grads, flat);
+      // The first micro-batch's gradients are copied in, later ones added in place (no full-size scratch array).
+      flattenGrads(this.state, r.grads, flat, k > 0);
       for (const g of r.grads.values()) g.dispose();
       let o = this.state.totalSize;
       flat[o++] += r.lossSum;
