@@ -15,6 +15,7 @@ import { Liveness } from './comm/liveness.js';
 import { Trainer, type StepReport } from './train/trainer.js';
 import { stateLayout, packState, unpackState, type StateLayout } from './train/snapshot.js';
 import { validationSums, fromSums } from './train/validation.js';
+import { plannedSteps, validationEpoch } from './train/plan.js';
 import { layerEntropies } from './train/local.js';
 import { saveCheckpoint, loadLatestCheckpoint, loadCheckpointAtOrBefore, checkpointDir } from './train/checkpointing.js';
 import { temperatureAt, type TemperatureOverride } from './train/temperature.js';
@@ -93,7 +94,7 @@ export class Worker {
     const backend = await initBackend(this.config.backend, (msg, fields) => this.log.info(fields ?? {}, msg));
     this.data = await openDataSource(this.config);
     const model = buildModel(this.config);
-    this.trainer = new Trainer(this.config, model, 0, this.totalSteps());
+    this.trainer = new Trainer(this.config, model, 0, plannedSteps(this.config, this.data.stepsPerEpoch));
     this.trainer.stepsPerEpoch = this.data.stepsPerEpoch;
     this.layout = stateLayout(this.trainer);
     if (this.opts.metricsPort !== undefined) {
@@ -132,11 +133,6 @@ export class Worker {
       await this.data.close();
     }
     return 0;
-  }
-
-  private totalSteps(): number {
-    const planned = this.data.stepsPerEpoch * this.config.train.epochs;
-    return this.config.train.maxSteps > 0 ? Math.min(planned, this.config.train.maxSteps) : planned;
   }
 
   private beat(): void {
@@ -316,11 +312,8 @@ export class Worker {
         seconds: { data: (t1 - t0) / 1000, ...r.seconds },
       });
       const done = this.trainer.step;
-      const endOfEpoch = done % perEpoch === 0 || done === start.totalSteps;
-      if (endOfEpoch) {
-        const e = Math.ceil(done / perEpoch);
-        if (e % this.config.train.evalEveryEpochs === 0 || done === start.totalSteps) await this.evaluate(start, ring, e);
-      }
+      const e = validationEpoch(this.config, done, perEpoch, start.totalSteps);
+      if (e !== null) await this.evaluate(start, ring, e);
       const ckptEvery = this.config.checkpoint.everySteps;
       if (start.rank === 0 && ((ckptEvery > 0 && done % ckptEvery === 0) || done === start.totalSteps)) {
         await this.checkpoint(start, log, done === start.totalSteps);

@@ -14,6 +14,7 @@ import { Trainer, localReducer, type StepReport } from './trainer.js';
 import { checkpointDir, loadLatestCheckpoint, saveCheckpoint } from './checkpointing.js';
 import { temperatureAt } from './temperature.js';
 import { fromSums, validationSums, type Validation } from './validation.js';
+import { plannedSteps, validationEpoch } from './plan.js';
 
 export interface TrainSummary extends RunResult {
   backend: string;
@@ -49,8 +50,7 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
   );
   const model = buildModel(config);
   const perEpoch = data.stepsPerEpoch;
-  const planned = config.train.epochs * perEpoch;
-  const totalSteps = config.train.maxSteps > 0 ? Math.min(config.train.maxSteps, planned) : planned;
+  const totalSteps = plannedSteps(config, perEpoch);
   const trainer = new Trainer(config, model, 0, totalSteps);
   trainer.stepsPerEpoch = perEpoch;
   const existing = await listCheckpoints(checkpointDir(opts.runDir));
@@ -131,10 +131,8 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
       );
     }
     if (config.checkpoint.everySteps > 0 && done % config.checkpoint.everySteps === 0 && done < totalSteps) await checkpoint();
-    if (done % perEpoch === 0 || done === totalSteps) {
-      const e = Math.ceil(done / perEpoch);
-      if (e % config.train.evalEveryEpochs === 0 || done === totalSteps) await validate(`epoch ${e}`);
-    }
+    const e = validationEpoch(config, done, perEpoch, totalSteps);
+    if (e !== null) await validate(`epoch ${e}`);
   }
   await checkpoint();
   await writer.flush();
