@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { VitModel } from '../models/vit.js';
 import type { LinearRef } from '../nn/linear.js';
-import { spectralSigma } from '../nn/linear.js';
+import { effectiveWeight, spectralSigma } from '../nn/linear.js';
 import { entropyLowerBound, productSpectralNorm } from '../nn/entropy_bound.js';
 import type { ReplicaState } from '../train/state.js';
 
@@ -20,11 +20,7 @@ export function spectralStats(model: VitModel, state: ReplicaState): { name: str
 
 /** The effective [in, out] weight of a linear as a host array: (γ/σ)·W for σReparam, W otherwise. */
 function effective(l: LinearRef, state: ReplicaState): Float32Array {
-  const w = state.params.get(l.weight)!.dataSync() as Float32Array;
-  if (l.reparam !== 'sigma') return w;
-  const sigma = tf.tidy(() => spectralSigma(state.params.get(l.weight)!, state.buffers.get(l.u!)!, state.buffers.get(l.v!)!).dataSync()[0]);
-  const gamma = state.params.get(l.gamma!)!.dataSync()[0];
-  return w.map((x) => (x * gamma) / sigma);
+  return tf.tidy(() => effectiveWeight(l, state.params, state.buffers).dataSync() as Float32Array);
 }
 
 /** Columns [c0, c0 + k) of a row-major [rows, cols] matrix, row-major [rows, k]. */

@@ -2,7 +2,7 @@
 // Layout: W is [in, out] (y = x W + b), the transpose of PyTorch's [out, in]; u is [in] (right singular), v is [out].
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng.js';
-import { topSingular } from './spectral.js';
+import { normalize, topSingular } from './spectral.js';
 import { SpecBuilder, get, filled, type TensorMap } from './params.js';
 
 export type ReparamMode = 'sigma' | 'stats' | 'none';
@@ -49,17 +49,14 @@ export function declareLinear(b: SpecBuilder, name: string, o: LinearOptions, rn
     // Residual ‖WᵀWu − σ²u‖ ≤ 1e-10·σ²: u within ~1e-10/gap of the exact vector, ample for a start the training
     // power step refines.
     const { u, sigma } = topSingular(wt, m, n, start, 1000, 1e-10);
-    const v = new Float64Array(m);
     // v = normalize(W_pt u) = normalize(uᵀ W)
-    let s = 0;
+    const v = new Float64Array(m);
     for (let j = 0; j < m; j++) {
       let acc = 0;
       for (let i = 0; i < n; i++) acc += u[i] * w[i * m + j];
       v[j] = acc;
-      s += acc * acc;
     }
-    const norm = Math.sqrt(s) || 1;
-    for (let j = 0; j < m; j++) v[j] /= norm;
+    normalize(v);
     ref.u = b.buffer(`${name}.u`, [n], Float32Array.from(u));
     ref.v = b.buffer(`${name}.v`, [m], Float32Array.from(v));
     if (o.reparam === 'sigma') {
