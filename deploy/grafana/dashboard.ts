@@ -1,7 +1,6 @@
 // Source of the Grafana dashboard deploy/grafana/dashboards/sigmatrain.json, type-checked against @grafana/schema.
 // After editing: npx tsc -p tsconfig.json && node dist/deploy/grafana/dashboard.js   (rewrites the JSON;
 // test/unit/deploy/dashboard.test.ts fails while the committed JSON differs from what this file generates).
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   AxisPlacement,
@@ -542,9 +541,4 @@ export const dashboard = {
 /** The dashboard as committed: 2-space JSON with a trailing newline. */
 export function renderDashboardJson(): string {
   return `${JSON.stringify(dashboard, null, 2)}\n`;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  writeFileSync(DASHBOARD_JSON_PATH, renderDashboardJson());
-  console.log(`wrote ${DASHBOARD_JSON_PATH}`);
 }

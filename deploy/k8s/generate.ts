@@ -7,6 +7,9 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseDocument, stringify } from 'yaml';
+import { renderDashboardJson } from '../grafana/dashboard.js';
+
+const DASHBOARD_SOURCE = 'deploy/grafana/dashboards/sigmatrain.json';
 
 /** The repository root (this file compiles to dist/deploy/k8s/generate.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -75,11 +78,15 @@ export function prometheusRule(root = REPO_ROOT): GeneratedFile {
   return { path: 'deploy/k8s/base/prometheusrule.yaml', content: withHeader(GENERATED(sources), stringify(obj, YAML_OPTIONS)) };
 }
 
+/** deploy/grafana/dashboards/sigmatrain.json: the typed dashboard of deploy/grafana/dashboard.ts, rendered. */
+export function dashboardJson(): GeneratedFile {
+  return { path: DASHBOARD_SOURCE, content: renderDashboardJson() };
+}
+
 /** deploy/k8s/base/grafana-dashboard.yaml: the dashboard JSON, byte for byte, in a ConfigMap for Grafana's sidecar. */
-export function grafanaDashboard(root = REPO_ROOT): GeneratedFile {
-  const source = 'deploy/grafana/dashboards/sigmatrain.json';
-  const json = readFileSync(join(root, source), 'utf8');
-  JSON.parse(json); // refuse to ship a broken dashboard
+export function grafanaDashboard(): GeneratedFile {
+  const source = DASHBOARD_SOURCE;
+  const json = renderDashboardJson();
   const obj = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -108,7 +115,7 @@ export function clusterConfig(root = REPO_ROOT): GeneratedFile {
 
 /** Every generated file, in a stable order. */
 export function generatedFiles(root = REPO_ROOT): GeneratedFile[] {
-  return [prometheusRule(root), grafanaDashboard(root), clusterConfig(root)];
+  return [prometheusRule(root), dashboardJson(), grafanaDashboard(), clusterConfig(root)];
 }
 
 function prefixLines(text: string): string {
