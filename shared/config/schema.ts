@@ -242,7 +242,7 @@ export const schema = {
       default: 300000,
     },
     chunkBytes: { doc: 'Ring all-reduce message size in bytes (pipelining granularity).', format: 'positive-int', default: 1048576 },
-    transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when every worker shares a host).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
+    transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when the coordinator is on loopback, tcp otherwise).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
     ringHost: { doc: 'Address other workers reach this worker\'s ring socket at (tcp).', format: 'string', default: '127.0.0.1' },
     ringPortBase: { doc: 'tcp ring port of local rank 0 (local rank r uses base + r).', format: 'positive-int', default: 29500 },
     consistencyEverySteps: { doc: 'Check every this many steps (and at the end) that all replicas hold bitwise-identical parameters and u vectors (0: only at the end).', format: 'count', default: 50 },
