@@ -311,10 +311,8 @@ export class Coordinator {
           return;
         }
         if (this.phase === 'running') {
-          this.failures += 1;
-          this.metrics.workerFailed();
-          this.reform(`${m.workerId} left generation ${m.generation}: ${m.reason}`, null);
-        } else if (this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
+          this.workerFailed(`${m.workerId} left generation ${m.generation}: ${m.reason}`);
+        } else if (this.stopComplete()) {
           this.complete(true);
         } else this.maybeFormAfterReform();
         return;
@@ -364,9 +362,7 @@ export class Coordinator {
     this.log.info({ workerId: m.workerId, ring: m.ringEndpoint, members: this.members.size }, `worker ${m.workerId} joined (${this.members.size} connected)`);
     if (known?.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
       // The same worker id again: the process restarted; its old incarnation is gone.
-      this.failures += 1;
-      this.metrics.workerFailed();
-      this.reform(`${m.workerId} restarted`, null);
+      this.workerFailed(`${m.workerId} restarted`);
       return;
     }
     if (this.phase === 'running') this.reform(`${m.workerId} joined`, this.lastReported + 3);
@@ -475,6 +471,18 @@ export class Coordinator {
     });
   }
 
+  /** A member of the running generation failed (left, restarted or went silent): count it and re-form at once. */
+  private workerFailed(reason: string): void {
+    this.failures += 1;
+    this.metrics.workerFailed();
+    this.reform(reason, null);
+  }
+
+  /** Stopping, and every member of the generation has stopped or finished. */
+  private stopComplete(): boolean {
+    return this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done);
+  }
+
   private active(): Member[] {
     return [...this.members.values()].filter((m) => m.rank !== undefined);
   }
@@ -564,10 +572,8 @@ export class Coordinator {
         this.members.delete(m.workerId);
         this.progress.note(`lost worker ${m.workerId}: silent for ${now - m.lastSeen} ms`, { workerId: m.workerId });
         if (m.rank !== undefined && (this.phase === 'running' || this.phase === 'reforming')) {
-          this.failures += 1;
-          this.metrics.workerFailed();
-          this.reform(`${m.workerId} lost`, null);
-        } else if (m.rank !== undefined && this.phase === 'stopping' && this.active().every((x) => x.stopped || x.done)) {
+          this.workerFailed(`${m.workerId} lost`);
+        } else if (m.rank !== undefined && this.stopComplete()) {
           this.complete(true);
         }
       }
