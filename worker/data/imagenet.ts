@@ -27,20 +27,20 @@ export function valSolutionCandidates(root: string): string[] {
   return [path.join(r, VAL_SOLUTION_FILE), path.join(r, 'val', VAL_SOLUTION_FILE), path.resolve(r, '..', '..', '..', VAL_SOLUTION_FILE)];
 }
 
+/** The entries of `dir`; an unreadable one is SGT_DATA_INVALID naming it, its error code and `advice`. */
+async function entriesOf(dir: string, what: string, advice: string) {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new SigmaError('SGT_DATA_INVALID', `cannot read ${what}${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)})${advice}`, { cause: e });
+  }
+}
+
 /** Sorted class folder names of <root>/train (no file listing: cheap even for ImageNet). */
 async function trainClasses(root: string): Promise<string[]> {
   const dir = path.resolve(root, 'train');
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    throw new SigmaError(
-      'SGT_DATA_INVALID',
-      `cannot read ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}): the val labels index train's class folders; ` +
-        'point data.root at the directory holding train/ and val/',
-      { cause: e },
-    );
-  }
+  const entries = await entriesOf(dir, '',
+    ": the val labels index train's class folders; point data.root at the directory holding train/ and val/");
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
   if (classes.length === 0) throw new SigmaError('SGT_DATA_INVALID', `${dir} has no class folders (expected train/<wnid>/*.JPEG)`);
   return classes;
@@ -63,16 +63,7 @@ export async function indexImageNet(root: string, split: 'train' | 'val', opts: 
   const classes = opts.classes ?? (await trainClasses(root));
   const labelOf = new Map(classes.map((c, k) => [c, k]));
   const dir = path.resolve(root, 'val');
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    throw new SigmaError(
-      'SGT_DATA_INVALID',
-      `cannot read the val split at ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); expected val/<wnid>/*.JPEG or val/*.JPEG + ${VAL_SOLUTION_FILE}`,
-      { cause: e },
-    );
-  }
+  const entries = await entriesOf(dir, 'the val split at ', `; expected val/<wnid>/*.JPEG or val/*.JPEG + ${VAL_SOLUTION_FILE}`);
   const files = entries.filter((e) => e.isFile() && isImage(e.name)).map((e) => e.name);
   const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
   let samples: { path: string; label: number; name: string }[];
