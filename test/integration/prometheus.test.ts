@@ -3,12 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { ruleFiles } from '../../deploy/k8s/generate.js';
 import { sigmatrain, TINY, tempDir, coordinatorAddress, killTree } from './helpers/job.js';
 import { startPrometheus } from './helpers/prometheus.js';
 
-const RULES = fileURLToPath(new URL('../../../deploy/prometheus/rules/', import.meta.url));
 
 test('Prometheus scrapes a 2-worker run: entropy per head, sharpness, threshold, job metrics', { timeout: 240_000 }, async () => {
   const dir = tempDir('prom');
@@ -22,7 +20,7 @@ test('Prometheus scrapes a 2-worker run: entropy per head, sharpness, threshold,
       { job: 'sigmatrain-worker', addresses: [`127.0.0.1:${base + 1}`, `127.0.0.1:${base + 2}`] },
     ],
     scrapeIntervalSeconds: 1,
-    ruleFiles: readdirSync(RULES).filter((f) => f.endsWith('.yml')).map((f) => join(RULES, f)),
+    ruleFiles: ruleFiles(),
   });
   try {
     // test/4: 2 layers × 2 heads, exported by rank 0 only.

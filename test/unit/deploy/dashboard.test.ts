@@ -1,6 +1,7 @@
 // The Grafana dashboard: committed JSON = generated from deploy/grafana/dashboard.ts (type-checked against
 // @grafana/schema at compile time), required panels present, sane layout, every PromQL query parses (promtool)
 // and returns data from a real Prometheus scraping fake sigmatrain processes (which, healthy, fire no alert).
+import { ruleFiles } from '../../../deploy/k8s/generate.js';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -239,7 +240,7 @@ test('every dashboard query returns finite data from a real Prometheus scraping 
       { job: 'sigmatrain-coordinator', addresses: [coordinator.address] },
     ],
     scrapeIntervalSeconds: 1,
-    ruleFiles: [join(GRAFANA, '../prometheus/rules/sigmatrain.rules.yml')],
+    ruleFiles: ruleFiles(),
   });
   after(() => prom.stop());
   // rate()/increase() need two samples of each process.

@@ -4,13 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { promtool } from '../../integration/helpers/prometheus.js';
+import { REPO_ROOT as ROOT, ruleFiles, ruleGroups } from '../../../deploy/k8s/generate.js';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // dist/test/unit/deploy/ → repo root
 const PROM = join(ROOT, 'deploy/prometheus');
-const RULES = join(PROM, 'rules/sigmatrain.rules.yml');
 const TESTS = readdirSync(join(PROM, 'tests'))
   .filter((f) => f.endsWith('.yml'))
   .map((f) => join(PROM, 'tests', f));
@@ -23,7 +21,8 @@ interface Rule {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
-const groups = (parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> }).groups;
+// Every rule file's groups (deploy/k8s/generate.ts reads the same files into the PrometheusRule).
+const groups = ruleGroups() as unknown as Array<{ name: string; rules: Rule[] }>;
 const alerts = groups.flatMap((g) => g.rules).filter((r) => r.alert !== undefined);
 
 test('promtool is installed', () => {
@@ -38,8 +37,7 @@ test('promtool check config deploy/prometheus/prometheus.yml (and the rule files
 });
 
 test('promtool check rules deploy/prometheus/rules/*.yml', () => {
-  const files = readdirSync(join(PROM, 'rules')).map((f) => join(PROM, 'rules', f));
-  const r = promtool(['check', 'rules', ...files]);
+  const r = promtool(['check', 'rules', ...ruleFiles()]);
   assert.equal(r.status, 0, r.output);
 });
 
