@@ -49,10 +49,13 @@ export interface EvalRecord {
   ema?: { valTop1: number; valTop5: number; valLoss: number };
 }
 
+/** What the coordinator writes to events.jsonl (the run report reads exactly these). */
+export const EVENT_KINDS = ['generation', 'failure', 'checkpoint', 'temperature', 'collapse', 'rollback'] as const;
+
 /** <runDir>/events.jsonl: generations, failures, checkpoints, temperature changes, collapse alarms, rollbacks. */
 export interface EventRecord {
   time: number;
-  kind: 'generation' | 'failure' | 'checkpoint' | 'temperature' | 'collapse' | 'rollback' | 'stop' | 'done';
+  kind: (typeof EVENT_KINDS)[number];
   step?: number;
   message: string;
   [key: string]: unknown;

@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SigmaError } from '../../shared/errors.js';
 import type { LedgerEntry } from '../ledger.js';
-import type { DiagnosticsRecord, EvalRecord, EventRecord, StepRecord } from '../runlog.js';
+import { EVENT_KINDS, type DiagnosticsRecord, type EvalRecord, type EventRecord, type StepRecord } from '../runlog.js';
 
 /** coordinator.json as the coordinator persists it; every field optional here because the file is read, not trusted. */
 export interface CoordinatorState {
@@ -42,7 +42,7 @@ export interface RunData {
 
 export const RUN_FILES = ['steps.jsonl', 'diagnostics.jsonl', 'evals.jsonl', 'events.jsonl', 'ledger.jsonl', 'coordinator.json'] as const;
 
-const EVENT_KINDS = new Set<string>(['generation', 'failure', 'checkpoint', 'temperature', 'collapse', 'rollback', 'stop', 'done']);
+const KNOWN_EVENTS = new Set<string>(EVENT_KINDS);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -57,7 +57,7 @@ const checks: Record<string, Check> = {
   'steps.jsonl': (r) => (!finiteStep(r) ? 'no numeric "step"' : undefined),
   'diagnostics.jsonl': (r) => (!finiteStep(r) ? 'no numeric "step"' : undefined),
   'evals.jsonl': (r) => (!finiteStep(r) ? 'no numeric "step"' : undefined),
-  'events.jsonl': (r) => (typeof r.kind !== 'string' || !EVENT_KINDS.has(r.kind) ? `unknown event kind ${JSON.stringify(r.kind)}` : undefined),
+  'events.jsonl': (r) => (typeof r.kind !== 'string' || !KNOWN_EVENTS.has(r.kind) ? `unknown event kind ${JSON.stringify(r.kind)}` : undefined),
   'ledger.jsonl': (r) => (!finiteStep(r) ? 'no numeric "step"' : undefined),
 };
 

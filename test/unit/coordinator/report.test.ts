@@ -59,7 +59,6 @@ function writeFixture(name: string, nSteps = 30): Fixture {
     { time: T0 + 7600, kind: 'failure', step: 15, message: 'w1 lost' },
     { time: T0 + 11400, kind: 'generation', step: 15, message: 'generation 2 with 1 workers', generation: 2, worldSize: 1 },
     { time: T0 + 14000, kind: 'temperature', step: 20, message: 'temperature 1 → 0.5 <from ctl>' },
-    { time: T0 + 19600, kind: 'done', message: 'job complete' },
   ];
   // A crash mid-append: the last line of steps.jsonl is cut off.
   const torn = JSON.stringify(stepRecord(nSteps)).slice(0, 57);
@@ -150,7 +149,7 @@ test('summarizeRun and loadRun: deduplicated steps, torn line skipped, headline 
   assert.equal(s.lastValTop1, 0.8125);
   assert.deepEqual(s.minEntropy, { nats: 0.2, step: 12, layer: 0, head: 1 });
   assert.equal(s.startTime, T0 - 10);
-  // Event rules: generation 2 and the failure at step 15, temperature at 20; checkpoints and 'done' are not rules.
+  // Event rules: generation 2 and the failure at step 15, temperature at 20; checkpoints are not rules.
   const ms = markers(run).map((m) => `${m.kind}@${m.step}`);
   assert.deepEqual(ms, ['generation@0', 'failure@15', 'generation@15', 'temperature@20']);
 });
