@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { VitModel } from '../models/vit.js';
 import type { ReplicaState } from '../train/state.js';
-import { crossEntropySum } from '../train/step.js';
+import { crossEntropySum, flattenGrads, unflattenGrads } from '../train/step.js';
 import { hessianVectorProduct } from './hvp.js';
 import { lanczosTopK } from './lanczos.js';
 
@@ -78,13 +78,7 @@ export async function sharpness(
       const out = new Float32Array(dim + 1);
       out[dim] = batch.n;
       if (chunks.length === 0) return out; // no samples here: contributes zeros (and n = 0)
-      const v32 = Float32Array.from(v);
-      let off = 0;
-      const vec = names.map((n, i) => {
-        const t = tf.tensor(v32.slice(off, off + state.sizes[i]), state.shapes.get(n)!);
-        off += state.sizes[i];
-        return t;
-      });
+      const vec = [...unflattenGrads(state, Float32Array.from(v), 1).values()]; // state.order, like vars
       try {
         for (const ch of chunks) {
           const loss = (ps: tf.Tensor[]): tf.Scalar => {
@@ -93,12 +87,7 @@ export async function sharpness(
             return crossEntropySum(logits, ch.y, opts.labelSmoothing);
           };
           const hv = hessianVectorProduct(loss, vars, vec); // one tensor per param, shapes as params
-          let o = 0;
-          for (let i = 0; i < hv.length; i++) {
-            const d = hv[i].dataSync();
-            for (let j = 0; j < d.length; j++) out[o + j] += d[j];
-            o += state.sizes[i];
-          }
+          flattenGrads(state, new Map(names.map((n, i) => [n, hv[i]])), out, true);
           tf.dispose(hv);
         }
       } finally {
