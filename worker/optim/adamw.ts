@@ -5,32 +5,12 @@ import { SlotOptimizer, type GroupFn, type ParamGroup } from './optimizer.js';
 
 export type { OptimizerState } from './optimizer.js';
 
-export interface AdamWOptions {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Parameters that get weight decay (biases, γ, norms and embeddings usually do not). */
-  decays: (name: string) => boolean;
-  /** Learning-rate multiplier per parameter (a parameter group's setting, e.g. for σReparam's γ); default 1. */
-  lrScale?: (name: string) => number;
-}
-
-/** The same optimizer configured by parameter groups (weight decay per group; excludeFromAdaptation is ignored). */
+/** Configured by parameter groups (learning-rate scale and weight decay per group; excludeFromAdaptation is ignored). */
 export interface AdamWGroupOptions {
   beta1: number;
   beta2: number;
   eps: number;
   groups: GroupFn;
-}
-
-function groupsOf(o: AdamWOptions | AdamWGroupOptions): GroupFn {
-  if ('groups' in o) return o.groups;
-  return (name) => ({
-    lrScale: o.lrScale?.(name) ?? 1,
-    weightDecay: o.decays(name) ? o.weightDecay : 0,
-    excludeFromAdaptation: true,
-  });
 }
 
 export class AdamW extends SlotOptimizer {
@@ -39,8 +19,8 @@ export class AdamW extends SlotOptimizer {
   private readonly beta2: number;
   private readonly eps: number;
 
-  constructor(o: AdamWOptions | AdamWGroupOptions) {
-    super(['m', 'v'], groupsOf(o), 'AdamW');
+  constructor(o: AdamWGroupOptions) {
+    super(['m', 'v'], o.groups, 'AdamW');
     this.beta1 = o.beta1;
     this.beta2 = o.beta2;
     this.eps = o.eps;

@@ -1,6 +1,6 @@
 // The optimizers, schedules, clipping and weight averaging the trainer uses, from one import.
 export * from './optimizer.js';
-export { AdamW, type AdamWOptions, type AdamWGroupOptions } from './adamw.js';
+export { AdamW, type AdamWGroupOptions } from './adamw.js';
 export { Sgd, type SgdOptions } from './sgd.js';
 export { Lars, type LarsOptions } from './lars.js';
 export { Lamb, type LambOptions } from './lamb.js';
