@@ -21,7 +21,6 @@ export function registerFormats(): void {
   if (registered) return;
   registered = true;
   convict.addFormats({
-    'finite': { validate: (v: unknown) => checkFinite(v), coerce: toNumber },
     'positive': {
       validate: (v: unknown) => { checkFinite(v); if (v <= 0) throw new Error(`must be > 0, got ${v}`); },
       coerce: toNumber,
