@@ -29,6 +29,8 @@ options:
   --max-restarts N              restarts of a dying worker by launch/run (default 3)
   --after-finish exit|serve     coordinator: once the job is complete, exit (default) or keep /metrics and the
                                 control port up until SIGTERM, telling late workers the job is done (Kubernetes)
+  --worker-id ID, --local-rank R  worker: its id in the job and local rank (ports = bases + R); launch sets both
+  --node-name NAME              launch: the node's name in its workers' ids (default node<rank> or the host name)
 
 Every config key can be set with --<key> value (e.g. --train.epochs 3) or SIGMATRAIN_<KEY> (e.g. SIGMATRAIN_TRAIN_EPOCHS=3).`;
 
