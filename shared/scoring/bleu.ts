@@ -57,9 +57,11 @@ function preprocessor(opts: BleuOptions): (s: string) => string {
 /** All n-grams of orders 1..maxOrder of a token list, keyed by the space-joined tokens (tokens hold no spaces). */
 function ngramCounts(tokens: string[], maxOrder: number): Map<string, number> {
   const counts = new Map<string, number>();
-  for (let n = 1; n <= maxOrder; n++) {
-    for (let i = 0; i + n <= tokens.length; i++) {
-      const key = tokens.slice(i, i + n).join(' ');
+  for (let i = 0; i < tokens.length; i++) {
+    // Grow the n-gram starting at i one token at a time instead of slicing and joining per order.
+    let key = tokens[i];
+    for (let n = 1; n <= maxOrder && i + n <= tokens.length; n++) {
+      if (n > 1) key += ` ${tokens[i + n - 1]}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }

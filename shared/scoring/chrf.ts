@@ -68,8 +68,16 @@ function count(items: Iterable<string>): Counter {
   return c;
 }
 
-function* charNgrams(cps: string[], n: number): Generator<string> {
-  for (let i = 0; i + n <= cps.length; i++) yield cps.slice(i, i + n).join('');
+/** Character n-grams of text (code points, as Python slices). */
+function charNgrams(text: string, cps: string[], n: number): Counter {
+  const c: Counter = new Map();
+  // Without astral characters code points are UTF-16 units and substring is the slice.
+  const bmp = cps.length === text.length;
+  for (let i = 0; i + n <= cps.length; i++) {
+    const k = bmp ? text.substring(i, i + n) : cps.slice(i, i + n).join('');
+    c.set(k, (c.get(k) ?? 0) + 1);
+  }
+  return c;
 }
 
 function* wordNgrams(words: string[], n: number): Generator<string> {
@@ -79,9 +87,10 @@ function* wordNgrams(words: string[], n: number): Generator<string> {
 /** Counters per order: characters 1..charOrder, then words 1..wordOrder. */
 function extract(sent: string, o: Resolved): Counter[] {
   const s = o.lowercase ? sent.toLowerCase() : sent;
-  const cps = codePoints(o.whitespace ? s : removeWhitespace(s));
+  const text = o.whitespace ? s : removeWhitespace(s);
+  const cps = codePoints(text);
   const out: Counter[] = [];
-  for (let n = 1; n <= o.charOrder; n++) out.push(count(charNgrams(cps, n)));
+  for (let n = 1; n <= o.charOrder; n++) out.push(charNgrams(text, cps, n));
   if (o.wordOrder > 0) {
     const words = chrfWords(s);
     for (let n = 1; n <= o.wordOrder; n++) out.push(count(wordNgrams(words, n)));
