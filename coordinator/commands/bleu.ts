@@ -22,6 +22,7 @@ options:
   --chrf-word-order, -cw N              chrF word n-gram order (2 gives chrF++; default 0)
   --chrf-lowercase                      case-insensitive chrF
   --width, -w N                         decimals printed (default 1, as sacreBLEU)
+  --force                               no warning about hypotheses that look tokenized (" ." endings)
   --score-only, -b                      accepted for sacreBLEU compatibility (standard output is always score-only)`;
 
 export interface BleuCommandOptions {
@@ -33,11 +34,12 @@ export interface BleuCommandOptions {
   metrics: Array<'bleu' | 'chrf'>;
   chrf: ChrfOptions;
   width: number;
+  force: boolean;
 }
 
 /** Parses the command's own arguments (after `bleu`); every mistake names the argument and what it accepts. */
 export function parseBleuArgs(argv: readonly string[]): BleuCommandOptions | 'help' {
-  const o: BleuCommandOptions = { refFiles: [], tokenize: '13a', lowercase: false, smooth: 'exp', metrics: ['bleu'], chrf: { wordOrder: 0, lowercase: false }, width: 1 };
+  const o: BleuCommandOptions = { refFiles: [], tokenize: '13a', lowercase: false, smooth: 'exp', metrics: ['bleu'], chrf: { wordOrder: 0, lowercase: false }, width: 1, force: false };
   const usage = (msg: string): never => {
     throw new SigmaError('SGT_CLI_USAGE', `sigmatrain bleu: ${msg} (see "sigmatrain bleu --help")`);
   };
@@ -100,6 +102,9 @@ export function parseBleuArgs(argv: readonly string[]): BleuCommandOptions | 'he
       }
       case '--chrf':
         o.metrics = ['bleu', 'chrf'];
+        break;
+      case '--force':
+        o.force = true;
         break;
       case '--score-only':
       case '-b':
@@ -231,6 +236,11 @@ export async function bleuCommand(argv: readonly string[], stdin: NodeJS.Readabl
       throw new SigmaError('SGT_DATA_INVALID', `reference file ${o.refFiles[i]} has ${r.length} lines but the hypotheses (stdin) have ${hyps.length}: each reference file needs one line per hypothesis`);
     }
   });
+  // sacreBLEU's check for tokenized output, which lowers BLEU against detokenized references.
+  const tokenizedLooking = hyps.filter((h) => h.endsWith(' .')).length;
+  if (!o.force && o.metrics.includes('bleu') && tokenizedLooking >= 100) {
+    stderr?.write(`warning: ${tokenizedLooking} hypotheses end in a tokenized period (" ."): BLEU expects detokenized text; --force silences this\n`);
+  }
   const out: string[] = [];
   for (const m of o.metrics) {
     if (m === 'bleu') {

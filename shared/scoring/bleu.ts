@@ -213,7 +213,7 @@ export function corpusBleu(hyps: readonly string[], refStreams: ReadonlyArray<Re
 export function sentenceBleu(hyp: string, refs: ReadonlyArray<string | undefined>, opts: BleuOptions & BleuScoreOptions = {}): BleuScore {
   const prep = preprocessor(opts);
   const stats = segmentStats(hyp, refs, prep, opts.maxOrder ?? BLEU_MAX_ORDER, 'the sentence');
-  return bleuFromStats(stats, { effectiveOrder: true, ...opts });
+  return bleuFromStats(stats, { ...opts, effectiveOrder: opts.effectiveOrder ?? true });
 }
 
 /**

@@ -85,6 +85,14 @@ describe('sigmatrain bleu', () => {
     assert.throws(() => parseBleuArgs(['-lc']), /SGT_CLI_USAGE.*at least one reference file/);
     assert.throws(() => parseBleuArgs(['r', '-m', 'ter']), /SGT_CLI_USAGE.*bleu, chrf; got "ter"/);
   });
+  it('warns on stderr when 100 hypotheses end in a tokenized period, unless --force', async () => {
+    const lines = Array.from({ length: 100 }, (_, i) => `this is line ${i} .`).join('\n');
+    const ref = file('tok.txt', lines);
+    const warned = await run([ref], lines);
+    assert.match(warned.err, /^warning: 100 hypotheses end in a tokenized period/);
+    assert.equal(warned.out, '100.0\n');
+    assert.doesNotMatch((await run([ref, '--force'], lines)).err, /warning/);
+  });
   it('--help prints the usage', async () => {
     const r = await run(['--help'], '');
     assert.equal(r.code, 0);
