@@ -8,7 +8,6 @@
 const PY_SPACE = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const SPLIT_RE = new RegExp(`[${PY_SPACE}]+`, 'u');
 const TRAILING_RE = new RegExp(`[${PY_SPACE}]+$`, 'u');
-const EDGE_RE = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'gu');
 
 /** `s.split()` in Python: split on runs of whitespace, no empty strings. */
 export function pySplit(s: string): string[] {
@@ -20,11 +19,6 @@ export function pySplit(s: string): string[] {
 /** `s.rstrip()` in Python. */
 export function pyRstrip(s: string): string {
   return s.replace(TRAILING_RE, '');
-}
-
-/** `s.strip()` in Python. */
-export function pyStrip(s: string): string {
-  return s.replace(EDGE_RE, '');
 }
 
 /** `''.join(s.split())`: every whitespace character removed. */
