@@ -50,7 +50,10 @@ export interface Vocab {
   pad: number;
   eos: number;
   unk: number;
-  /** Subword ids of one sentence, without <s>/</s>. */
+  /**
+   * Subword ids of one sentence, without <s>/</s>. decode(encode(s)) === s for NFKC-normal text (any text with
+   * normalization 'none'), except that leading whitespace is not kept (SentencePiece drops it too).
+   */
   encode(text: string): Promise<Int32Array>;
   encodeBatch(texts: string[]): Promise<Int32Array[]>;
   /** Text of ids; special tokens are skipped. */
