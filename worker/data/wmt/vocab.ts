@@ -5,16 +5,20 @@
 // tokens, no special tokens). BPE merges are learned greedily and in order, so the first K merges of a longer run
 // are exactly what a run stopped at K merges learns: we train once and keep the merges that fit `vocabSize`.
 
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import tokenizers from 'tokenizers';
 import { SigmaError } from '../../../shared/errors.js';
 
-const { Tokenizer, BPE, metaspacePreTokenizer, nfkcNormalizer, replace, sequenceNormalizer } = tokenizers;
+const { Tokenizer } = tokenizers;
+const execFileAsync = promisify(execFile);
 
 /** fairseq's Dictionary order: <s>=0, <pad>=1, </s>=2, <unk>=3. */
 export const SPECIALS = ['<s>', '<pad>', '</s>', '<unk>'] as const;
@@ -96,15 +100,15 @@ export async function trainVocab(sentences: AsyncIterable<string> | Iterable<str
     await once(out, 'finish');
     if (n === 0) throw new SigmaError('SGT_VOCAB', 'no training sentences to learn a vocabulary from (is the training corpus empty after cleaning?)');
 
-    // 2. Train. The trainer sees lines with their newline: a Replace normaliser drops it so "\n" joins no merge.
-    const tok = new Tokenizer(BPE.empty());
-    const norms = [replace('\n', '')];
-    if (normalization === 'nfkc') norms.push(nfkcNormalizer());
-    tok.setNormalizer(sequenceNormalizer(norms));
-    tok.setPreTokenizer(metaspacePreTokenizer());
-    tok.train([textFile]);
+    // 2. Train, in a child process (see vocab_train_child.ts: the native trainer prints to fd 1).
     const trainedFile = join(tmp, 'trained.json');
-    tok.save(trainedFile);
+    try {
+      await execFileAsync(process.execPath, [fileURLToPath(new URL('./vocab_train_child.js', import.meta.url)), textFile, normalization, trainedFile], {
+        maxBuffer: 1 << 20,
+      });
+    } catch (e) {
+      throw new SigmaError('SGT_VOCAB', `the BPE trainer failed: ${(e as { stderr?: string }).stderr || (e as Error).message}`, { cause: e });
+    }
     const trained = JSON.parse(await readFile(trainedFile, 'utf8')) as {
       model: { vocab: Record<string, number>; merges: ([string, string] | string)[] };
     };
