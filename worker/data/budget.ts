@@ -138,3 +138,18 @@ export function paddedSize(sizes: Int32Array, batch: Int32Array): number {
   for (const i of batch) m = Math.max(m, sizes[i]!);
   return m * batch.length;
 }
+
+/**
+ * Item sizes of pairs from their two sides' lengths: 'max' (fairseq's default: a batch's src and tgt tensors each
+ * stay within budget) or 'sum'; `extra` tokens are added to each side first (e.g. 1 for </s>).
+ */
+export function pairSizes(src: Int32Array, tgt: Int32Array, mode: 'max' | 'sum', extra = 0): Int32Array {
+  if (src.length !== tgt.length) throw new RangeError(`pairSizes: ${src.length} source lengths vs ${tgt.length} target lengths`);
+  const out = new Int32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const a = src[i]! + extra;
+    const b = tgt[i]! + extra;
+    out[i] = mode === 'max' ? Math.max(a, b) : a + b;
+  }
+  return out;
+}

@@ -125,6 +125,13 @@ export async function discoverCorpus(o: DiscoverOptions): Promise<DiscoveredCorp
   for (const f of all) {
     if (!f.startsWith(trainRoot) || setFiles.has(f) || !wanted(f)) continue;
     const b = basename(f);
+    const packed = /\.(gz|xz|bz2|zst|tgz|zip)$/.exec(b);
+    if (packed && pairs.some((p) => new RegExp(`\\.${p}\\.(${src}|${tgt}|tsv)\\.${packed[1]}$`).test(b))) {
+      throw new SigmaError(
+        'SGT_CORPUS_FORMAT',
+        `${f} is compressed (.${packed[1]}); decompress it next to itself (the cache reads plain files by byte ranges) or move it out of ${trainRoot}`,
+      );
+    }
     for (const pair of pairs) {
       if (b.endsWith(`.${pair}.${src}`)) {
         const t = f.slice(0, -src.length) + tgt;

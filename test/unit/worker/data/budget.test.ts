@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SigmaError } from '../../../../shared/errors.js';
-import { paddedSize, planAllBatches, planBatches } from '../../../../worker/data/budget.js';
+import { pairSizes, paddedSize, planAllBatches, planBatches } from '../../../../worker/data/budget.js';
 import { Rng } from '../../../../worker/data/rng.js';
 
 function randomSizes(n: number, seed: number, max: number): Int32Array {
@@ -91,5 +91,13 @@ describe('budget planner', () => {
       () => planAllBatches({ sizes: new Int32Array(5).fill(10), budget: 10, seed: 0, epoch: 0, worldSize: 4 }),
       /single-item batches/,
     );
+  });
+
+  it('pair sizes: max or sum of the sides, with extra tokens per side', () => {
+    const a = Int32Array.from([3, 10, 0]);
+    const b = Int32Array.from([5, 2, 0]);
+    assert.deepEqual(pairSizes(a, b, 'max', 1), Int32Array.from([6, 11, 1]));
+    assert.deepEqual(pairSizes(a, b, 'sum'), Int32Array.from([8, 12, 0]));
+    assert.throws(() => pairSizes(a, b.subarray(1), 'max'), /3 source lengths vs 2/);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SigmaError } from '../../../../../shared/errors.js';
@@ -160,6 +160,12 @@ describe('discovery', () => {
     const r = await discoverCorpus({ root, src: 'de', tgt: 'en', valid: ['newstest2021'], test: [] });
     assert.deepEqual(r.train[1], { kind: 'tsv', file: join(root, 'training/news-commentary-v14.de-en.tsv'), srcColumn: 0 });
     assert.equal((r.train[0] as { srcFile: string }).srcFile, join(root, 'training/europarl-v7.de-en.de'));
+  });
+  it('a compressed training file is an error, not silently skipped', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'disc-'));
+    await mkdir(join(root, 'training'));
+    await writeFile(join(root, 'training/news-commentary-v16.de-en.tsv.gz'), 'x');
+    await rejectsWith(discoverCorpus({ root, src: 'en', tgt: 'de', valid: [], test: [] }), 'SGT_CORPUS_FORMAT', 'news-commentary-v16.de-en.tsv.gz is compressed');
   });
   it('a missing set names what was looked for', async () => {
     await rejectsWith(
