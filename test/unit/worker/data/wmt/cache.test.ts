@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SigmaError } from '../../../../../shared/errors.js';
 import { buildCache, openCacheSplit, type CacheSplit } from '../../../../../worker/data/wmt/cache.js';
 import { cleanVerdict, DEFAULT_CLEAN, NO_CLEAN } from '../../../../../worker/data/wmt/clean.js';
@@ -12,7 +13,7 @@ import { discoverCorpus } from '../../../../../worker/data/wmt/discover.js';
 import { readPairs } from '../../../../../worker/data/wmt/formats.js';
 import { loadVocab, trainVocab } from '../../../../../worker/data/wmt/vocab.js';
 
-const FIX = join(process.cwd(), 'test/fixtures/wmt');
+const FIX = fileURLToPath(new URL('../../../../../../test/fixtures/wmt', import.meta.url));
 
 async function setup() {
   const root = await mkdtemp(join(tmpdir(), 'wmt-cache-'));

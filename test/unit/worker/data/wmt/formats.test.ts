@@ -6,13 +6,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SigmaError } from '../../../../../shared/errors.js';
 import { firstInvalidUtf8, indexLineStarts, readLines } from '../../../../../worker/data/wmt/lines.js';
 import { readAligned, readPairs, readSgmPair, readTsv, readWmtXml, type Pair } from '../../../../../worker/data/wmt/formats.js';
 import { discoverCorpus } from '../../../../../worker/data/wmt/discover.js';
 import { cleanVerdict, DEFAULT_CLEAN, emptyCounts } from '../../../../../worker/data/wmt/clean.js';
 
-const FIX = join(process.cwd(), 'test/fixtures/wmt');
+const FIX = fileURLToPath(new URL('../../../../../../test/fixtures/wmt', import.meta.url));
 const expected = JSON.parse(readFileSync(join(FIX, 'expected_dev.json'), 'utf8'));
 
 async function all(it: AsyncIterable<Pair>): Promise<Pair[]> {

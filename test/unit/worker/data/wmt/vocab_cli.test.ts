@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { appendFile, cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SigmaError } from '../../../../../shared/errors.js';
 import { prepareWmt, trainVocabulary } from '../../../../../worker/data/wmt/vocab_cli.js';
 import { openCacheSplit } from '../../../../../worker/data/wmt/cache.js';
 
-const FIX = join(process.cwd(), 'test/fixtures/wmt');
+const FIX = fileURLToPath(new URL('../../../../../../test/fixtures/wmt', import.meta.url));
 
 describe('trainVocabulary / prepareWmt', () => {
   it('learns on first use, reuses, refuses changed inputs unless forced, and prepares the cache', async () => {
