@@ -122,20 +122,23 @@ export async function encodePart(job: PartJob, vocab?: Vocab): Promise<PartResul
     src = [];
     tgt = [];
   };
-  for await (const p of partPairs(job, counts)) {
-    counts.read++;
-    const why = cleanVerdict(p.src, p.tgt, job.clean);
-    if (why) {
-      counts[why]++;
-      continue;
+  try {
+    for await (const p of partPairs(job, counts)) {
+      counts.read++;
+      const why = cleanVerdict(p.src, p.tgt, job.clean);
+      if (why) {
+        counts[why]++;
+        continue;
+      }
+      counts.kept++;
+      src.push(p.src);
+      tgt.push(p.tgt);
+      if (src.length >= ENCODE_BATCH) await flush();
     }
-    counts.kept++;
-    src.push(p.src);
-    tgt.push(p.tgt);
-    if (src.length >= ENCODE_BATCH) await flush();
+    await flush();
+  } finally {
+    await Promise.all([ws.close(), wt.close()]);
   }
-  await flush();
-  await Promise.all([ws.close(), wt.close()]);
   return { counts, pairs: counts.kept };
 }
 
