@@ -153,6 +153,42 @@ export function checkLastFrame(tail: Uint8Array, info: StreamInfo): number {
   throw new FlacError('truncated', `no complete frame at the end of the file (cut short, or trailing bytes after the audio)`);
 }
 
+/**
+ * Split the audio of a whole file into frames: each frame starts with a header whose CRC-8 holds and ends where the
+ * next frame (the one that continues the sample count) starts, or at the end of the file, with a CRC-16 that holds.
+ * Throws FlacError: 'unreadable' when the sync is lost, 'truncated' when the last frame is cut.
+ */
+export function splitFrames(bytes: Uint8Array, info: StreamInfo): Uint8Array[] {
+  if (info.audioOffset < 0) throw new FlacError('unreadable', 'metadata blocks run past the end of the file');
+  const frames: Uint8Array[] = [];
+  let pos = info.audioOffset;
+  const fixed = info.minBlockSize;
+  while (pos < bytes.length) {
+    const h = frameHeaderAt(bytes, pos, fixed);
+    if (!h) throw new FlacError('unreadable', `no valid frame header at byte ${pos} (frame ${frames.length})`);
+    const nextFirst = h.first + h.blockSize;
+    let end = -1;
+    for (let q = pos + 8; q + 6 <= bytes.length; q++) {
+      if (bytes[q] !== 0xff || (bytes[q + 1]! & 0xfe) !== 0xf8) continue;
+      const n = frameHeaderAt(bytes, q, fixed);
+      if (!n || n.first !== nextFirst) continue;
+      if (crc16(bytes, pos, q - 2) === ((bytes[q - 2]! << 8) | bytes[q - 1]!)) {
+        end = q;
+        break;
+      }
+    }
+    if (end < 0) {
+      if (crc16(bytes, pos, bytes.length - 2) !== ((bytes[bytes.length - 2]! << 8) | bytes[bytes.length - 1]!)) {
+        throw new FlacError('truncated', `frame ${frames.length} at byte ${pos} runs past the end of the file (cut short)`);
+      }
+      end = bytes.length;
+    }
+    frames.push(bytes.subarray(pos, end));
+    pos = end;
+  }
+  return frames;
+}
+
 /** Bytes of the tail that checkLastFrame needs: the largest frame plus slack (64 KiB when the encoder did not say). */
 export function tailBytes(info: StreamInfo): number {
   return (info.maxFrameSize > 0 ? info.maxFrameSize : 65536) + 64;
@@ -178,7 +214,7 @@ export function formatMismatch(info: Pick<StreamInfo, 'sampleRate' | 'channels' 
 }
 
 /**
- * One FLAC decoder (a WebAssembly instance) reused across files; one per thread. Decoding is exact: the library
+ * One FLAC decoder (libFLAC in WebAssembly) reused across files; one per thread. Decoding is exact: the library
  * returns float32 samples v/32767, turned back into integers by rounding; the result is checked against
  * STREAMINFO's sample count and, when the encoder wrote one, its MD5 (so a wrong scale or a corrupt frame is caught).
  */
@@ -197,9 +233,12 @@ export class FlacReader {
   async decode(bytes: Uint8Array, opts: { verifyMd5?: boolean } = {}): Promise<DecodedAudio> {
     const info = parseStreamInfo(bytes);
     const dec = await this.ready();
+    // Frames are split here rather than by the library's own parser, which drops a last frame of a few bytes (the
+    // 12-byte frame of digital silence sox writes at the end of a padded file).
+    const frames = splitFrames(bytes, info);
     let out;
     try {
-      out = await dec.decodeFile(bytes);
+      out = await dec.decodeFrames(frames);
     } finally {
       await dec.reset();
     }
