@@ -2,6 +2,7 @@
 // independently), the reference vectors' samples, truncation and corruption detection, the 16 kHz mono check.
 
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,15 @@ describe('FlacReader.decode', () => {
       let peak = 0;
       for (const v of a.samples) peak = Math.max(peak, Math.abs(v));
       assert.ok(peak > 1000, `speech should not be silent (peak ${peak})`);
+    });
+
+    it(`${c.file}: decoded samples equal what the reference tool gives (flac -d, libFLAC's own decoder)`, async () => {
+      const bytes = flacOf(c);
+      const raw = execFileSync('flac', ['-d', '-s', '-c', '--force-raw-format', '--endian=little', '--sign=signed', '-'], { input: bytes });
+      const want = new Int16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+      const a = await reader.decode(bytes);
+      assert.equal(a.samples.length, want.length);
+      assert.ok(Buffer.from(a.samples.buffer, a.samples.byteOffset, a.samples.byteLength).equals(raw), 'samples differ from flac -d');
     });
 
     it(`${c.file}: decoded samples equal the reference pcmInt16`, async (t) => {

@@ -47,7 +47,7 @@ before(async () => {
 });
 
 describe('synthesised corpus', () => {
-  it('indexes with zero skips; durations are what decoding gives; transcripts use the closed vocabulary', async () => {
+  it('indexes with zero skips; every file decodes as flac -d does, to its indexed duration; transcripts use the closed vocabulary', async () => {
     assert.equal(clean.dir, path.join(corpus, 'LibriSpeech'));
     assert.deepEqual(clean.subsets.map((s) => [s.name, s.utterances.length, s.skipped.length]), [['train-x', 6, 0], ['dev-x', 3, 0]]);
     assert.ok(Object.values(clean.counts).every((n) => n === 0));
@@ -58,6 +58,8 @@ describe('synthesised corpus', () => {
         assert.ok(u.transcript.split(' ').every((w) => SYNTH_VOCABULARY.includes(w)), u.transcript);
         const a = await reader.decode(new Uint8Array(await fs.readFile(u.path)));
         assert.equal(a.samples.length, u.samples, u.path);
+        const raw = execFileSync('flac', ['-d', '-s', '-c', '--force-raw-format', '--endian=little', '--sign=signed', u.path]);
+        assert.ok(Buffer.from(a.samples.buffer, a.samples.byteOffset, a.samples.byteLength).equals(raw), `${u.path}: samples differ from flac -d`);
         assert.ok(u.samples > 0.5 * 16000, `${u.id} is ${u.samples} samples`);
         const f = computeFeatures(a.samples, { kind: 'logmel' });
         assert.equal(f.frames, featureFrames(u.samples, 'logmel'));
