@@ -14,6 +14,8 @@ import { FlacReader } from '../../../../../worker/data/audio/flac.js';
 import { computeFeatures, featureFrames } from '../../../../../worker/data/audio/features.js';
 import { buildLibriIndex, type IndexLogger, type LibriIndex } from '../../../../../worker/data/librispeech/index.js';
 import { SYNTH_VOCABULARY, synthesizeCorpus } from '../../../../../worker/data/librispeech/synth.js';
+import { loadUtterance } from '../../../../../worker/data/librispeech/utterance.js';
+import { SPEC_AUGMENT_RECIPE, specAugmentSeed } from '../../../../../worker/data/audio/specaugment.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sgt-libri-'));
 after(() => fs.rm(tmp, { recursive: true, force: true }));
@@ -90,6 +92,31 @@ describe('synthesised corpus', () => {
     await assert.rejects(buildLibriIndex({ root: corpus, subsets: ['dev-clean'], threads: 0, cacheDir: null }), dataError('dev-clean'));
     await assert.rejects(buildLibriIndex({ root: corpus, subsets: ['dev-clean'], threads: 0, cacheDir: null }), dataError('train-x'));
     await assert.rejects(buildLibriIndex({ root: corpus, subsets: ['dev-x', 'dev-x'], threads: 0, cacheDir: null }), dataError('twice'));
+  });
+});
+
+describe('loadUtterance', () => {
+  it('gives normalised features, masked on request, and a skip reason for a changed or broken file', async () => {
+    const reader = new FlacReader();
+    try {
+      const u = clean.subsets[1]!.utterances[0]!;
+      const plain = await loadUtterance(reader, u.path, u.samples, { features: { kind: 'kaldi-fbank' } });
+      assert.ok(plain.ok);
+      assert.equal(plain.features.frames, featureFrames(u.samples, 'kaldi-fbank'));
+      assert.deepEqual(plain.masks, []);
+      const seed = specAugmentSeed(1, 0, 0);
+      const aug = await loadUtterance(reader, u.path, u.samples, { features: { kind: 'kaldi-fbank' }, specAugment: SPEC_AUGMENT_RECIPE }, seed);
+      assert.ok(aug.ok);
+      assert.equal(aug.masks.length, 12);
+      const zeros = aug.features.data.filter((v) => v === 0).length;
+      assert.ok(zeros > 0 && zeros < aug.features.data.length);
+      const changed = await loadUtterance(reader, u.path, u.samples + 1, { features: { kind: 'logmel' } });
+      assert.ok(!changed.ok && changed.reason === 'truncated_flac' && changed.message.includes(u.path));
+      const gone = await loadUtterance(reader, path.join(tmp, 'nope.flac'), 1, { features: { kind: 'logmel' } });
+      assert.ok(!gone.ok && gone.reason === 'unreadable_flac');
+    } finally {
+      reader.close();
+    }
   });
 });
 
