@@ -236,12 +236,25 @@ export class FlacReader {
     // Frames are split here rather than by the library's own parser, which drops a last frame of a few bytes (the
     // 12-byte frame of digital silence sox writes at the end of a padded file).
     const frames = splitFrames(bytes, info);
+    // FLAC frames decode independently, so the decoder is not reset between files (re-instantiating the
+    // WebAssembly module per file tripled the decode time); it is reset after any failure, and the MD5 check below
+    // would catch state leaking from one file into the next.
     let out;
     try {
       out = await dec.decodeFrames(frames);
-    } finally {
+    } catch (e) {
       await dec.reset();
+      throw new FlacError('unreadable', `decoder failed: ${(e as Error).message}`);
     }
+    try {
+      return this.check(out, info, opts.verifyMd5 ?? true);
+    } catch (e) {
+      await dec.reset();
+      throw e;
+    }
+  }
+
+  private check(out: Awaited<ReturnType<FLACDecoder['decodeFrames']>>, info: StreamInfo, verifyMd5: boolean): DecodedAudio {
     if (out.errors.length > 0) {
       const e = out.errors[0]!;
       throw new FlacError('unreadable', `decoder error: ${e.message} (frame ${e.frameNumber}, byte ${e.inputBytes})`);
@@ -257,7 +270,7 @@ export class FlacReader {
     const x = out.channelData[0]!;
     const samples = new Int16Array(n);
     for (let i = 0; i < n; i++) samples[i] = Math.round(x[i]! * 32767);
-    if ((opts.verifyMd5 ?? true) && info.bitsPerSample === 16 && !/^0+$/.test(info.md5)) {
+    if (verifyMd5 && info.bitsPerSample === 16 && !/^0+$/.test(info.md5)) {
       const got = createHash('md5').update(new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength)).digest('hex');
       if (got !== info.md5) throw new FlacError('unreadable', `decoded samples fail the STREAMINFO MD5 check (${got} ≠ ${info.md5})`);
     }
