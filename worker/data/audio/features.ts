@@ -2,6 +2,7 @@
 // Kaldi-compatible fbank (torchaudio.compliance.kaldi.fbank) and torchaudio-style log-mel (MelSpectrogram), per-
 // utterance mean/variance normalisation. Computed in float64, stored as float32.
 
+import { SigmaError } from '../../../shared/errors.js';
 import { PowerSpectrum } from './fft.js';
 
 export type FeatureKind = 'kaldi-fbank' | 'logmel';
@@ -45,7 +46,7 @@ export interface Features {
 const FLT_EPSILON = 1.1920928955078125e-7; // numeric_limits<float>::epsilon(), Kaldi's floor before log
 const kaldiMel = (hz: number): number => 1127 * Math.log(1 + hz / 700);
 
-interface SparseBank {
+export interface SparseBank {
   /** For bin b: weights of FFT bins first[b] .. first[b] + w[b].length − 1. */
   first: Int32Array;
   w: Float64Array[];
@@ -256,10 +257,13 @@ export function normalizeUtterance(f: Features, eps = 1e-5): Features {
 export function computeFeatures(samples: Int16Array, o: FeatureOptions): Features {
   const bins = o.bins ?? 80;
   let f: Features;
-  if (!Number.isInteger(bins) || bins < 4 || bins > 128) throw new RangeError(`feature bins=${bins} must be an integer in [4, 128]`);
-  if (o.scale !== undefined && !(o.scale > 0 && Number.isFinite(o.scale))) throw new RangeError(`feature scale=${o.scale} must be finite and > 0`);
+  if (!Number.isInteger(bins) || bins < 4 || bins > 128) throw new SigmaError('SGT_DATA_INVALID', `feature bins=${bins} must be an integer in [4, 128]`);
+  if (o.scale !== undefined && !(o.scale > 0 && Number.isFinite(o.scale))) throw new SigmaError('SGT_DATA_INVALID', `feature scale=${o.scale} must be finite and > 0`);
+  if (o.melScale !== undefined && o.melScale !== 'slaney' && o.melScale !== 'htk') {
+    throw new SigmaError('SGT_DATA_INVALID', `feature melScale '${String(o.melScale)}' is not one of slaney, htk`);
+  }
   if (o.kind === 'kaldi-fbank') f = kaldiFbank(samples, bins, o.scale ?? 1);
   else if (o.kind === 'logmel') f = logMel(samples, bins, o.melScale ?? 'slaney', o.scale ?? 1 / 32768);
-  else throw new RangeError(`feature kind '${String(o.kind)}' is not one of ${FEATURE_KINDS.join(', ')}`);
+  else throw new SigmaError('SGT_DATA_INVALID', `feature kind '${String(o.kind)}' is not one of ${FEATURE_KINDS.join(', ')}`);
   return (o.normalize ?? true) ? normalizeUtterance(f) : f;
 }

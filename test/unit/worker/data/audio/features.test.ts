@@ -157,5 +157,6 @@ describe('normalizeUtterance', () => {
     assert.throws(() => computeFeatures(s, { kind: 'mfcc' as never }), /mfcc/);
     assert.throws(() => computeFeatures(s, { kind: 'logmel', bins: 0 }), /bins=0/);
     assert.throws(() => computeFeatures(s, { kind: 'logmel', scale: -1 }), /scale=-1/);
+    assert.throws(() => computeFeatures(s, { kind: 'logmel', melScale: 'mel' as never }), /melScale 'mel'/);
   });
 });
