@@ -63,25 +63,24 @@ export interface SynthReport {
   seconds: number;
 }
 
-/** Run a shell-free pipeline `espeak-ng … --stdout TEXT | sox -t wav - … out.flac`; rejects with stderr on failure. */
+/**
+ * Run `espeak-ng … --stdout TEXT | sox -t wav - … out.flac` through /bin/sh so the audio flows between the two tools
+ * directly (text, voice and file go in as positional parameters, never into the script). Rejects with stderr.
+ */
 function speak(text: string, s: SynthSpeaker, file: string): Promise<void> {
+  // sox -D: no dither, so the output is a pure function of the input; pad: 150 ms of silence at both ends.
+  const script = 'espeak-ng -v "$1" -s "$2" -p "$3" --stdout "$4" | sox -q -t wav - -D -r 16000 -c 1 -b 16 "$5" pad 0.15 0.15';
   return new Promise((resolve, reject) => {
-    const espeak = spawn('espeak-ng', ['-v', s.voice, '-s', String(s.speed), '-p', String(s.pitch), '--stdout', text], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // -D: no dither, so the output is a pure function of the input; pad: 150 ms of silence at both ends.
-    const sox = spawn('sox', ['-q', '-t', 'wav', '-', '-D', '-r', '16000', '-c', '1', '-b', '16', file, 'pad', '0.15', '0.15'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const sh = spawn('/bin/sh', ['-c', `set -e; command -v espeak-ng >/dev/null || { echo "espeak-ng is not installed" >&2; exit 127; }; command -v sox >/dev/null || { echo "sox is not installed" >&2; exit 127; }; ${script}`, 'speak', s.voice, String(s.speed), String(s.pitch), text, file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
-    espeak.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    sox.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    espeak.stdout.pipe(sox.stdin);
-    const missing = (tool: string) => (e: NodeJS.ErrnoException) =>
-      reject(new SigmaError('SGT_DATA_INVALID', e.code === 'ENOENT' ? `${tool} is not installed (apt-get install -y espeak-ng sox flac)` : `${tool}: ${e.message}`));
-    espeak.on('error', missing('espeak-ng'));
-    sox.on('error', missing('sox'));
-    let espeakCode: number | null = null;
-    espeak.on('close', (c) => (espeakCode = c));
-    sox.on('close', (c) => {
-      if (c === 0 && espeakCode === 0) resolve();
-      else reject(new SigmaError('SGT_DATA_INVALID', `synthesising "${text}" into ${file} failed (espeak-ng ${espeakCode}, sox ${c}): ${err.trim()}`));
+    sh.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    sh.on('error', (e) => reject(new SigmaError('SGT_DATA_INVALID', `cannot run /bin/sh: ${e.message}`)));
+    sh.on('close', (c) => {
+      if (c === 0) resolve();
+      else if (c === 127) reject(new SigmaError('SGT_DATA_INVALID', `${err.trim()} (apt-get install -y espeak-ng sox flac)`));
+      else reject(new SigmaError('SGT_DATA_INVALID', `synthesising "${text}" into ${file} failed (exit ${c}): ${err.trim()}`));
     });
   });
 }
