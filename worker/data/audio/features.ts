@@ -41,6 +41,14 @@ export interface Features {
   bins: number;
 }
 
+/** One PowerSpectrum per size and thread: compute() is synchronous, so sharing it within a thread is safe. */
+const spectra = new Map<number, PowerSpectrum>();
+function spectrum(n: number): PowerSpectrum {
+  let ps = spectra.get(n);
+  if (!ps) spectra.set(n, (ps = new PowerSpectrum(n)));
+  return ps;
+}
+
 // ---- Kaldi fbank ---------------------------------------------------------------------------------------------------
 
 const FLT_EPSILON = 1.1920928955078125e-7; // numeric_limits<float>::epsilon(), Kaldi's floor before log
@@ -116,7 +124,7 @@ export function kaldiFbank(samples: Int16Array, bins = 80, scale = 1): Features 
   const data = new Float32Array(frames * bins);
   const bank = kaldiMelBank(bins);
   const win = poveyWindow();
-  const ps = new PowerSpectrum(512);
+  const ps = spectrum(512);
   const frame = new Float64Array(512);
   const power = new Float64Array(ps.bins);
   for (let t = 0; t < frames; t++) {
@@ -213,7 +221,7 @@ export function logMel(samples: Int16Array, bins = 80, melScale: MelScale = 'sla
   const data = new Float32Array(frames * bins);
   const bank = torchMelBank(bins, melScale);
   const win = hannWindow();
-  const ps = new PowerSpectrum(WIN);
+  const ps = spectrum(WIN);
   const frame = new Float64Array(WIN);
   const power = new Float64Array(ps.bins);
   const pad = WIN / 2;

@@ -112,6 +112,8 @@ interface CachedChapter {
 interface CacheFile {
   version: number;
   subsetDir: string;
+  /** The too_short threshold the scan used: another one invalidates the cache. */
+  minSamples: number;
   builtAt: string;
   files: number;
   chapters: Record<string, CachedChapter>; // key: '<speaker>/<chapter>'
@@ -122,7 +124,7 @@ function cachePath(cacheDir: string, subsetDir: string, subset: string): string 
   return path.join(cacheDir, `${subset.replace(/[^A-Za-z0-9._-]/g, '_')}-${h}.json`);
 }
 
-async function readCache(file: string, subsetDir: string, logger?: IndexLogger): Promise<CacheFile | null> {
+async function readCache(file: string, subsetDir: string, minSamples: number, logger?: IndexLogger): Promise<CacheFile | null> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -131,7 +133,11 @@ async function readCache(file: string, subsetDir: string, logger?: IndexLogger):
   }
   try {
     const c = JSON.parse(text) as CacheFile;
-    if (c.version === CACHE_VERSION && c.subsetDir === subsetDir && c.chapters && typeof c.chapters === 'object') return c;
+    if (c.version === CACHE_VERSION && c.subsetDir === subsetDir && c.chapters && typeof c.chapters === 'object') {
+      if (c.minSamples === minSamples) return c;
+      logger?.info({ path: file }, `LibriSpeech index cache was built with minSamples ${c.minSamples}, now ${minSamples}: rescanning`);
+      return null;
+    }
   } catch {
     /* fall through */
   }
@@ -262,7 +268,7 @@ export async function buildLibriIndex(o: LibriIndexOptions): Promise<LibriIndex>
       const chapters = await listChapters(dir, skipped);
       if (chapters.length === 0) throw new SigmaError('SGT_DATA_INVALID', `subset folder ${dir} has no <speaker>/<chapter>/ folders`);
       const cfile = cacheDir === null ? null : cachePath(cacheDir, dir, name);
-      const cache = cfile ? await readCache(cfile, dir, o.logger) : null;
+      const cache = cfile ? await readCache(cfile, dir, minSamples, o.logger) : null;
       const results = await Promise.all(
         chapters.map((c) => {
           const cached = cache?.chapters[c.key];
@@ -277,7 +283,7 @@ export async function buildLibriIndex(o: LibriIndexOptions): Promise<LibriIndex>
           `${f.path}: ${f.message}` + (formatErrors.length > 1 ? ` (and ${formatErrors.length - 1} more file(s) in ${dir} not 16 kHz mono 16-bit)` : ''),
         );
       }
-      const next: CacheFile = { version: CACHE_VERSION, subsetDir: dir, builtAt: new Date().toISOString(), files: 0, chapters: {} };
+      const next: CacheFile = { version: CACHE_VERSION, subsetDir: dir, minSamples, builtAt: new Date().toISOString(), files: 0, chapters: {} };
       const utterances: Utterance[] = [];
       let rescanned = 0;
       chapters.forEach((c, i) => {

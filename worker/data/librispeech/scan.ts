@@ -143,7 +143,7 @@ export async function scanChapter(job: ChapterJob): Promise<ChapterResult> {
     try {
       const st = await fs.stat(p);
       stats.set(e.name, { size: st.size, mtimeMs: st.mtimeMs });
-    } catch (err) {
+    } catch {
       stats.set(e.name, { size: -1, mtimeMs: -1 });
     }
   }

@@ -204,5 +204,17 @@ describe('cache', () => {
     assert.deepEqual(changed.subsets[0]!.utterances.map((x) => x.id), clean.subsets[0]!.utterances.slice(1).map((x) => x.id));
     const fresh = await buildLibriIndex({ root: corpus, subsets: ['train-x'], threads: 0, cacheDir: null });
     assert.deepEqual(fresh.subsets[0]!.utterances, changed.subsets[0]!.utterances);
+    // Another too_short threshold invalidates the cache: every chapter is rescanned, and the long ones go.
+    const lengths = changed.subsets[0]!.utterances.map((x) => x.samples).sort((a, b) => a - b);
+    const minSamples = lengths[2]!; // the two shortest (distinct lengths) fall below it
+    const strict = await buildLibriIndex({ root: corpus, subsets: ['train-x'], threads: 2, cacheDir, minSamples });
+    assert.equal(strict.subsets[0]!.rescanned, 2);
+    assert.equal(strict.subsets[0]!.counts.too_short, lengths.filter((n) => n < minSamples).length);
+    assert.ok(strict.subsets[0]!.counts.too_short >= 1);
+    assert.ok(strict.subsets[0]!.utterances.every((x) => x.samples >= minSamples));
+  });
+
+  it('a subset where nothing is usable is an error, not an empty index', async () => {
+    await assert.rejects(buildLibriIndex({ root: corpus, subsets: ['dev-x'], threads: 0, cacheDir: null, minSamples: 10 * 16000 }), dataError('no usable utterance'));
   });
 });
