@@ -230,10 +230,22 @@ export function logMel(samples: Int16Array, bins = 80, melScale: MelScale = 'sla
     const j = i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i;
     return samples[j]! * scale;
   };
-  for (let t = 0; t < frames; t++) {
+  const frameB = new Float64Array(WIN);
+  const powerB = new Float64Array(ps.bins);
+  const fill = (dst: Float64Array, t: number): void => {
     const s = t * HOP - pad;
-    for (let j = 0; j < WIN; j++) frame[j] = at(s + j) * win[j]!;
-    ps.compute(frame, power);
+    for (let j = 0; j < WIN; j++) dst[j] = at(s + j) * win[j]!;
+  };
+  // Two frames per transform (see PowerSpectrum.computePair).
+  for (let t = 0; t < frames; t += 2) {
+    fill(frame, t);
+    if (t + 1 < frames) {
+      fill(frameB, t + 1);
+      ps.computePair(frame, frameB, power, powerB);
+      melLog(powerB, bank, data, (t + 1) * bins, (e) => Math.log(e + 1e-6));
+    } else {
+      ps.compute(frame, power);
+    }
     melLog(power, bank, data, t * bins, (e) => Math.log(e + 1e-6));
   }
   return { data, frames, bins };

@@ -58,6 +58,53 @@ export class PowerSpectrum {
     this.aHat = new Float64Array(2 * m);
   }
 
+  /**
+   * Two frames for the price of one (n not a power of two): transform z = a + i·b, then with Z the DFT of z,
+   * A_k = (Z_k + conj Z_{n−k}) / 2 and B_k = (Z_k − conj Z_{n−k}) / 2i. Power-of-two sizes just call compute twice.
+   */
+  computePair(a: ArrayLike<number>, b: ArrayLike<number>, powerA: Float64Array, powerB: Float64Array): void {
+    if (!this.chirp) {
+      this.compute(a, powerA);
+      this.compute(b, powerB);
+      return;
+    }
+    const z = this.bluestein(a, b);
+    const n = this.n;
+    for (let k = 0; k < this.bins; k++) {
+      const j = (n - k) % n;
+      const zr = z[2 * k]!, zi = z[2 * k + 1]!, wr = z[2 * j]!, wi = -z[2 * j + 1]!; // w = conj Z_{n−k}
+      powerA[k] = ((zr + wr) ** 2 + (zi + wi) ** 2) / 4;
+      powerB[k] = ((zi - wi) ** 2 + (zr - wr) ** 2) / 4;
+    }
+  }
+
+  /** DFT of re + i·im via Bluestein: returns the scratch array holding X_k (interleaved) for k < n. */
+  private bluestein(re: ArrayLike<number>, im: ArrayLike<number> | null): Float64Array {
+    const n = this.n;
+    const a = this.a!, aHat = this.aHat!, w = this.chirp!, bHat = this.bHat!, out = this.out;
+    a.fill(0);
+    for (let j = 0; j < n; j++) {
+      const xr = re[j]!, xi = im ? im[j]! : 0;
+      a[2 * j] = xr * w[2 * j]! - xi * w[2 * j + 1]!;
+      a[2 * j + 1] = xr * w[2 * j + 1]! + xi * w[2 * j]!;
+    }
+    this.fft.transform(aHat, a);
+    for (let i = 0; i < aHat.length; i += 2) {
+      const r = aHat[i]! * bHat[i]! - aHat[i + 1]! * bHat[i + 1]!;
+      const q = aHat[i]! * bHat[i + 1]! + aHat[i + 1]! * bHat[i]!;
+      aHat[i] = r;
+      aHat[i + 1] = q;
+    }
+    this.fft.inverseTransform(out, aHat); // fft.js divides by m here
+    // X_k = w_k · c_k
+    for (let k = 0; k < n; k++) {
+      const cr = out[2 * k]!, ci = out[2 * k + 1]!;
+      out[2 * k] = cr * w[2 * k]! - ci * w[2 * k + 1]!;
+      out[2 * k + 1] = cr * w[2 * k + 1]! + ci * w[2 * k]!;
+    }
+    return out;
+  }
+
   /** Writes |X_k|² (k = 0..bins−1) of frame[0..n) into power[0..bins). */
   compute(frame: ArrayLike<number>, power: Float64Array): void {
     const n = this.n;
@@ -69,21 +116,7 @@ export class PowerSpectrum {
       return;
     }
     // X_k = w_k · Σ_j (x_j w_j) conj(w_{k−j}): a circular convolution of length m done with two FFTs.
-    const a = this.a!, aHat = this.aHat!, w = this.chirp, bHat = this.bHat!, out = this.out;
-    a.fill(0);
-    for (let j = 0; j < n; j++) {
-      a[2 * j] = frame[j]! * w[2 * j]!;
-      a[2 * j + 1] = frame[j]! * w[2 * j + 1]!;
-    }
-    this.fft.transform(aHat, a);
-    for (let i = 0; i < aHat.length; i += 2) {
-      const re = aHat[i]! * bHat[i]! - aHat[i + 1]! * bHat[i + 1]!;
-      const im = aHat[i]! * bHat[i + 1]! + aHat[i + 1]! * bHat[i]!;
-      aHat[i] = re;
-      aHat[i + 1] = im;
-    }
-    this.fft.inverseTransform(out, aHat); // fft.js divides by m here
-    // |w_k · c_k|² = |c_k|² since |w_k| = 1.
+    const out = this.bluestein(frame, null);
     for (let k = 0; k < this.bins; k++) power[k] = out[2 * k]! ** 2 + out[2 * k + 1]! ** 2;
   }
 }

@@ -35,6 +35,16 @@ describe('PowerSpectrum', () => {
       for (let k = 0; k < want.length; k++) {
         assert.ok(Math.abs(got[k]! - want[k]!) <= 1e-9 * Math.abs(want[k]!) + 1e-10 * scale, `n=${n} bin ${k}: ${got[k]} vs ${want[k]}`);
       }
+      // Two frames at once: each equals its direct DFT.
+      const y = Float64Array.from({ length: n }, () => rng.normal() * 10);
+      const pa = new Float64Array(ps.bins), pb = new Float64Array(ps.bins);
+      ps.computePair(x, y, pa, pb);
+      const wantY = naivePower(y);
+      const scaleY = Math.max(...wantY);
+      for (let k = 0; k < want.length; k++) {
+        assert.ok(Math.abs(pa[k]! - want[k]!) <= 1e-9 * Math.abs(want[k]!) + 1e-10 * scale, `pair n=${n} a bin ${k}: ${pa[k]} vs ${want[k]}`);
+        assert.ok(Math.abs(pb[k]! - wantY[k]!) <= 1e-9 * Math.abs(wantY[k]!) + 1e-9 * scaleY, `pair n=${n} b bin ${k}: ${pb[k]} vs ${wantY[k]}`);
+      }
       // Reuse gives the same answer (scratch buffers are reset).
       const again = new Float64Array(ps.bins);
       ps.compute(x, again);
