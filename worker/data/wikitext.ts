@@ -165,6 +165,23 @@ export async function buildWordVocab(trainFile: string, opts: { minCount?: numbe
   return makeWordVocab([EOS, UNK, ...kept.map((k) => k[0])], [lines, unk, ...kept.map((k) => k[1])]);
 }
 
+/**
+ * The vocabulary stored at `vocabFile` if there is one, else built from `trainFile` and written there (what a run
+ * records as the vocabulary it used; its `hash` goes into the token caches). `built` says which happened.
+ */
+export async function loadOrBuildWordVocab(
+  trainFile: string, vocabFile: string, opts: { minCount?: number } = {},
+): Promise<{ vocab: WordVocab; built: boolean }> {
+  try {
+    await fs.access(vocabFile);
+  } catch {
+    const vocab = await buildWordVocab(trainFile, opts);
+    await writeVocab(vocabFile, vocab);
+    return { vocab, built: true };
+  }
+  return { vocab: await readVocab(vocabFile), built: false };
+}
+
 /** fairseq dict.txt style, "token count" per line in id order (specials included, at ids 0 and 1). */
 export async function writeVocab(file: string, vocab: WordVocab): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
@@ -189,7 +206,8 @@ export async function readVocab(file: string): Promise<WordVocab> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Binary token cache: "SGTTOK1\n", uint32 LE header length, JSON header, zero padding to 4 bytes, Int32 LE ids.
+// Binary token cache: "SGTTOK1\n", uint32 LE header length (4096), the JSON header padded with spaces to that
+// length, then the ids as Int32 LE (data at byte 4108, so any token is one positioned read away).
 
 const MAGIC = Buffer.from('SGTTOK1\n', 'latin1');
 
@@ -277,15 +295,17 @@ async function sourceStamp(file: string): Promise<TokenCacheHeader['source']> {
 
 /**
  * Encode `source` with `vocab` into the cache file `cacheFile` (streamed both ways; written to a temporary name,
- * then renamed, so a crash never leaves a half cache under the real name).
+ * then renamed, so a crash never leaves a half cache under the real name). Writes `chunkTokens` ids at a time.
  */
-export async function buildTokenCache(source: string, cacheFile: string, vocab: LmVocab): Promise<TokenCacheHeader> {
+export async function buildTokenCache(
+  source: string, cacheFile: string, vocab: LmVocab, opts: { chunkTokens?: number } = {},
+): Promise<TokenCacheHeader> {
   if (os.endianness() !== 'LE') fail('wikitext: the token cache is little-endian; this machine is big-endian');
   const stamp = await sourceStamp(source);
   await fs.mkdir(path.dirname(cacheFile), { recursive: true });
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   const fh = await fs.open(tmp, 'w');
-  const CHUNK = 1 << 20;
+  const CHUNK = opts.chunkTokens ?? 1 << 20; // tokens per write
   const buf = new Int32Array(CHUNK);
   let fill = 0;
   let tokens = 0;
@@ -295,16 +315,25 @@ export async function buildTokenCache(source: string, cacheFile: string, vocab: 
   const HEADER_ROOM = 4096;
   const dataOffset = 12 + HEADER_ROOM;
   let pos = dataOffset;
-  const flush = async (): Promise<void> => {
-    if (fill === 0) return;
-    await fh.write(Buffer.from(buf.buffer, 0, 4 * fill), 0, 4 * fill, pos);
-    pos += 4 * fill;
-    tokens += fill;
-    fill = 0;
-  };
-  const push = async (id: number): Promise<void> => {
+  // push() is synchronous (an await per token would cost seconds on WikiText-103's 103 M tokens); full chunks
+  // are queued and written after the line.
+  const full: Buffer[] = [];
+  const push = (id: number): void => {
     buf[fill++] = id;
-    if (fill === CHUNK) await flush();
+    if (fill === CHUNK) {
+      full.push(Buffer.from(buf.buffer.slice(0)));
+      fill = 0;
+    }
+  };
+  const write = async (bytes: Buffer): Promise<void> => {
+    await fh.write(bytes, 0, bytes.length, pos);
+    pos += bytes.length;
+    tokens += bytes.length / 4;
+  };
+  const flush = async (): Promise<void> => {
+    for (const b of full.splice(0)) await write(b);
+    if (fill > 0) await write(Buffer.from(buf.buffer, 0, 4 * fill));
+    fill = 0;
   };
   try {
     const eosId = vocab.kind === 'word' ? 0 : vocab.eosId;
@@ -315,7 +344,7 @@ export async function buildTokenCache(source: string, cacheFile: string, vocab: 
         for (const w of words(text)) {
           const id = vocab.index.get(w);
           if (id === undefined || id === eosId) oov++;
-          await push(id === undefined || id === eosId ? unkId : id);
+          push(id === undefined || id === eosId ? unkId : id);
         }
       } else {
         const ids = vocab.encode(text);
@@ -324,10 +353,13 @@ export async function buildTokenCache(source: string, cacheFile: string, vocab: 
           if (!Number.isInteger(id) || id < 0 || id >= vocab.size) {
             fail(`wikitext: the subword encoder gave id ${id} (vocabulary size ${vocab.size}) for ${source} line ${lineNo}`);
           }
-          await push(id);
+          push(id);
         }
       }
-      await push(eosId);
+      push(eosId);
+      if (full.length > 0) {
+        for (const b of full.splice(0)) await write(b);
+      }
     }
     await flush();
     const header: TokenCacheHeader = {

@@ -18,6 +18,7 @@ import {
   ensureTokenCache,
   evalShare,
   evalWindows,
+  loadOrBuildWordVocab,
   perplexity,
   planTrainBlocks,
   readLines,
@@ -121,6 +122,11 @@ describe('word vocabulary', () => {
     assert.deepEqual(back.counts, v.counts);
     assert.equal(back.hash, v.hash);
     assert.equal((await buildWordVocab(file)).hash, v.hash, 'deterministic');
+    const vf2 = path.join(tmpRoot, 'wt/run/vocab.txt');
+    const made = await loadOrBuildWordVocab(file, vf2);
+    const loaded = await loadOrBuildWordVocab(file, vf2);
+    assert.deepEqual([made.built, loaded.built], [true, false]);
+    assert.equal(loaded.vocab.hash, v.hash);
   });
   it('a malformed vocabulary file is an error naming file and line', async () => {
     const vf = await put('badvocab.txt', `${EOS} 3\n${UNK} 0\nfoo bar 2\n`);
@@ -136,6 +142,10 @@ describe('token cache', () => {
     const cache = path.join(tmpRoot, 'c/cache/train.bin');
     const header = await buildTokenCache(train, cache, vocab);
     const want = expectedIds(text, vocab.index);
+    const small = path.join(tmpRoot, 'c/cache/train-chunked.bin');
+    await buildTokenCache(train, small, vocab, { chunkTokens: 7 }); // many writes, chunks ending mid-line
+    assert.deepEqual(Array.from((await fs.readFile(small)).subarray(header.dataOffset)),
+      Array.from((await fs.readFile(cache)).subarray(header.dataOffset)));
     assert.equal(header.tokens, want.length);
     assert.equal(header.oov, 0);
     const s = await TokenStream.open(cache);

@@ -3,10 +3,13 @@
 // and that the written SGM and WMT XML files parse with a real XML parser and carry the same segments.
 
 import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SaxesParser } from 'saxes';
 import { SigmaError } from '../../../../../shared/errors.js';
 import {
@@ -230,5 +233,21 @@ describe('files in WMT formats', async () => {
 
   it('escapes the five XML specials', () => {
     assert.equal(xmlEscape(`a<b>&"c'`), 'a&lt;b&gt;&amp;&quot;c&apos;');
+  });
+});
+
+describe('npm run data:mt-demo entry', () => {
+  const entry = fileURLToPath(new URL('../../../../../coordinator/tools/mt_demo_data.js', import.meta.url));
+  it('writes every file under --out with the sizes asked for', async () => {
+    const out = path.join(tmpRoot, 'cli');
+    const { stdout } = await promisify(execFile)(process.execPath, [entry, '--out', out, '--seed', '4', '--train', '50', '--dev', '10', '--test', '10']);
+    assert.match(stdout, /wrote 50 training pairs \(40 aligned, 10 TSV\), 10 dev, 10 test/);
+    for (const rel of Object.values(DEMO_FILES)) await fs.access(path.join(out, rel));
+  });
+  it('a missing --out or a non-integer size exits 1 with a usage error', async () => {
+    for (const args of [['--seed', '4'], ['--out', path.join(tmpRoot, 'x'), '--train', 'many']]) {
+      await assert.rejects(promisify(execFile)(process.execPath, [entry, ...args]),
+        (err: { code?: number; stderr?: string }) => err.code === 1 && /SGT_CLI_USAGE/.test(err.stderr ?? ''));
+    }
   });
 });
