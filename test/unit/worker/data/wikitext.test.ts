@@ -74,7 +74,7 @@ describe('readLines', () => {
       const got = [];
       for await (const l of readLines(file, chunk)) got.push(l);
       assert.deepEqual(got.map((l) => l.text), ['ab Ōtomo', '', ' = Senjō = ', 'last'], `chunk ${chunk}`);
-      assert.deepEqual(got.map((l) => l.byteOffset), [0, 10, 11, 24], `chunk ${chunk}`);
+      assert.deepEqual(got.map((l) => l.lineNo), [1, 2, 3, 4], `chunk ${chunk}`);
     }
   });
   it('an empty or missing file is an error naming the path', async () => {
