@@ -254,7 +254,12 @@ export class TokenStream {
       const len = head.readUInt32LE(8);
       const json = Buffer.alloc(len);
       await fh.read(json, 0, len, 12);
-      const header = JSON.parse(json.toString('utf8')) as TokenCacheHeader;
+      let header: TokenCacheHeader;
+      try {
+        header = JSON.parse(json.toString('utf8')) as TokenCacheHeader;
+      } catch {
+        return fail(`wikitext: token cache ${file} has an unreadable header; delete it to rebuild`);
+      }
       const { size } = await fh.stat();
       if (header.version !== 1 || size !== header.dataOffset + 4 * header.tokens) {
         fail(`wikitext: token cache ${file} is truncated or of another version (${size} bytes); delete it to rebuild`);
@@ -492,7 +497,16 @@ export function evalWindows(numTokens: number, windowSize = 512, stride = 256): 
   return out;
 }
 
-/** Rank `rank`'s contiguous share of the windows (counts differ by at most one). Σ over ranks = the whole plan. */
+/** Where a window's scored predictions sit in its own [end − start] outputs: [from, to). */
+export function scoredRange(w: EvalWindow): { from: number; to: number } {
+  return { from: w.scoreFrom - w.start, to: w.end - w.start };
+}
+
+/**
+ * Rank `rank`'s contiguous share of the windows (counts differ by at most one; Σ over ranks = the whole plan).
+ * Each rank sums (nll, tokens) over its scored positions; one all-reduce of the two sums at the end gives the
+ * perplexity, so ranks need not run the same number of forward passes.
+ */
 export function evalShare(windows: EvalWindow[], worldSize: number, rank: number): EvalWindow[] {
   if (!Number.isSafeInteger(worldSize) || worldSize < 1) fail(`wikitext: worldSize=${worldSize} must be an integer ≥ 1`);
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) fail(`wikitext: rank=${rank} must be in [0, ${worldSize})`);

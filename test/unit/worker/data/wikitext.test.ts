@@ -23,6 +23,7 @@ import {
   planTrainBlocks,
   readLines,
   readVocab,
+  scoredRange,
   TokenStream,
   wikitextFile,
   writeVocab,
@@ -163,6 +164,16 @@ describe('token cache', () => {
       await s.close();
     }
   });
+  it('a corrupt cache file is rebuilt, not trusted', async () => {
+    const train = await put('k/wiki.train.tokens', 'a b\n');
+    const vocab = await buildWordVocab(train);
+    const cache = await put('k/train.bin', 'SGTTOK1\n\u0004\u0000\u0000\u0000{bad');
+    await assert.rejects(TokenStream.open(cache), (err: unknown) => isDataError(cache)(err));
+    const { stream, built } = await ensureTokenCache(train, cache, vocab);
+    assert.equal(built, true);
+    assert.deepEqual(Array.from(await stream.read(0, stream.length)), [vocab.index.get('a'), vocab.index.get('b'), 0]);
+    await stream.close();
+  });
   it('maps words outside the vocabulary to <unk> and counts them', async () => {
     const train = await put('o/wiki.train.tokens', 'a b\n');
     const valid = await put('o/wiki.valid.tokens', 'a zz b <eos>\n');
@@ -255,6 +266,8 @@ describe('evaluation windows', () => {
     assert.deepEqual(evalWindows(1300).slice(0, 3), [
       { start: 0, scoreFrom: 0, end: 512 }, { start: 256, scoreFrom: 512, end: 768 }, { start: 512, scoreFrom: 768, end: 1024 }]);
     assert.deepEqual(evalWindows(1300).at(-1), { start: 788, scoreFrom: 1280, end: 1300 });
+    assert.deepEqual(scoredRange(evalWindows(1300)[1]!), { from: 256, to: 512 });
+    assert.deepEqual(scoredRange(evalWindows(1300).at(-1)!), { from: 492, to: 512 });
   });
   it('perplexity = exp(Σ NLL / N) over sums added across ranks; a uniform model over V words has perplexity V', () => {
     const V = 267_735;
