@@ -4,7 +4,9 @@
 // Why numbers in sentences: "three hundred forty two" → "dreihundertzweiundvierzig" swaps units and tens and glues
 // everything into one compound, "Today I see …" → "Heute sehe ich …" moves the verb (German verb-second), and
 // adjective/article endings depend on gender and number ("einen roten Hund", "eine rote Katze", "zwei rote Autos").
-// The vocabulary stays small (~120 words), so a tiny Transformer learns it in minutes and word BLEU means something.
+// The English side has ~93 word types; the German side ~60 words plus number compounds (8.7k distinct in 20k pairs)
+// built from ~40 morphemes, which a subword vocabulary splits. A wrong digit spoils the whole German number word,
+// so word BLEU is strict about the reordering; a tiny Transformer still learns the rules in minutes.
 //
 // Conventions (both correct German, one picked and kept):
 //   - 100 and 1000 are written "einhundert" and "eintausend" (not "hundert"/"tausend"), mirroring "one hundred";
