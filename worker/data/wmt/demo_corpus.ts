@@ -6,7 +6,7 @@
 // adjective/article endings depend on gender and number ("einen roten Hund", "eine rote Katze", "zwei rote Autos").
 // The English side has ~93 word types; the German side ~60 words plus number compounds (8.7k distinct in 20k pairs)
 // built from ~40 morphemes, which a subword vocabulary splits. A wrong digit spoils the whole German number word,
-// so word BLEU is strict about the reordering; a tiny Transformer still learns the rules in minutes.
+// so word BLEU is strict about the reordering (how fast a small Transformer learns it is for the demo job to show).
 //
 // Conventions (both correct German, one picked and kept):
 //   - 100 and 1000 are written "einhundert" and "eintausend" (not "hundert"/"tausend"), mirroring "one hundred";
