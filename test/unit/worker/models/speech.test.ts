@@ -1,0 +1,186 @@
+// worker/models/speech.ts: the unfold front-end against a direct loop, output shapes and lengths, padding invariance
+// (padding frames never change real frames' outputs), CAPE positions, LayerDrop, σReparam power updates, and a tiny
+// overfit through the CTC loss. Small shapes: the whole file runs in seconds.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { ctcLoss } from '../../../../worker/nn/ctc.js';
+import {
+  SPEECH_VARIANTS, buildSpeech, speechDefaults, unfold1d, type SpeechModel, type SpeechOptions,
+} from '../../../../worker/models/speech.js';
+import { forEachBackend } from '../../../helpers/backends.js';
+
+const F = 80;
+
+function tensors(model: SpeechModel): { params: Map<string, tf.Tensor>; buffers: Map<string, tf.Tensor> } {
+  return {
+    params: new Map(model.params.map((p) => [p.name, tf.tensor(p.init, p.shape)])),
+    buffers: new Map(model.buffers.map((p) => [p.name, tf.tensor(p.init, p.shape)])),
+  };
+}
+
+function randomFeatures(B: number, T: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: B * T * F }, () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 2 ** 31 - 1;
+  });
+}
+
+const EVAL = { training: false, temperature: 1, dropout: 0, attnDropout: 0, seed: 1 };
+
+forEachBackend((backend) => {
+  test(`[${backend}] unfold1d equals a direct loop over centred windows`, async () => {
+    for (const [K, s, T] of [[7, 3, 20], [7, 3, 21], [3, 1, 5], [4, 2, 9], [1, 1, 4], [5, 5, 12], [2, 3, 7]]) {
+      const Fd = 2;
+      const x = Float32Array.from({ length: 2 * T * Fd }, (_, i) => i + 1);
+      const out = tf.tidy(() => unfold1d(tf.tensor3d(x, [2, T, Fd]), K, s));
+      const Tp = Math.ceil(T / s);
+      assert.deepEqual(out.shape, [2, Tp, K * Fd], `K=${K} s=${s} T=${T}`);
+      const got = await out.data();
+      out.dispose();
+      const pad = Math.floor((K - 1) / 2);
+      for (let b = 0; b < 2; b++) {
+        for (let j = 0; j < Tp; j++) {
+          for (let k = 0; k < K; k++) {
+            const t = s * j - pad + k;
+            for (let f = 0; f < Fd; f++) {
+              const want = t >= 0 && t < T ? x[(b * T + t) * Fd + f] : 0;
+              assert.equal(got[((b * Tp + j) * K + k) * Fd + f], want, `K=${K} s=${s} T=${T} b=${b} j=${j} k=${k}`);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  describe(`[${backend}] speech model`, () => {
+    test('variants: the paper\'s shape is there; an unknown one is refused with the list', () => {
+      assert.deepEqual(SPEECH_VARIANTS['paper'], { dim: 768, depth: 36, heads: 4, mlpDim: 3072 });
+      assert.throws(() => buildSpeech(speechDefaults('huge')), /SGT_MODEL_VARIANT.*"huge".*paper/);
+    });
+
+    test('shapes, output lengths ⌈T/3⌉, every linear σReparam, one attention site per layer', async () => {
+      const model = buildSpeech({ ...speechDefaults('test'), qkv: 'separate' });
+      const depth = SPEECH_VARIANTS['test'].depth;
+      assert.equal(model.linears.length, 1 + depth * 6 + 1); // front-end, q k v proj fc1 fc2 per layer, head
+      assert.ok(model.linears.every((l) => l.reparam === 'sigma' && l.gamma));
+      assert.deepEqual(model.attentionSites.map((s) => [s.layer, s.kind, s.heads]), [[0, 'self', 2], [1, 'self', 2]]);
+      const { params, buffers } = tensors(model);
+      const before = tf.memory().numTensors;
+      const r = model.forward(params, buffers, {
+        features: tf.tensor3d(randomFeatures(2, 50, 1), [2, 50, F]), lengths: tf.tensor1d([50, 37], 'int32'),
+      }, EVAL);
+      assert.deepEqual(r.outputs['logits'].shape, [2, 17, 29]);
+      assert.deepEqual(Array.from(await r.outputs['outLengths'].data()), [17, 13]);
+      assert.equal(model.outputLength(37), 13);
+      assert.equal(r.entropy.length, depth);
+      for (const e of r.entropy) assert.ok((await e.data()).every((v) => v > 0 && v <= Math.log(17) + 1e-5));
+      assert.equal(r.bufferUpdates.size, 0, 'no power step unless asked');
+      tf.dispose([r.outputs['logits'], r.outputs['outLengths'], ...r.entropy, ...r.maxTokenNorm]);
+      assert.ok(tf.memory().numTensors > before); // inputs were not disposed: only check nothing else lingers
+      tf.dispose([...params.values(), ...buffers.values()]);
+    });
+
+    const invariance: Array<[string, Partial<SpeechOptions>]> = [
+      ['σReparam, no LN, CAPE, GLU', {}],
+      ['post-LN, sinusoidal, linear front-end', { norm: 'post', positions: 'sinusoidal', frontend: 'linear', reparam: 'none' }],
+      ['pre-LN, separate QKV, CAPE', { norm: 'pre', qkv: 'separate' }],
+    ];
+    for (const [name, o] of invariance) {
+      test(`padding frames do not change real frames' outputs (${name})`, async () => {
+        const model = buildSpeech({ ...speechDefaults('test', 3), ...o });
+        const { params, buffers } = tensors(model);
+        const T = 31;
+        const feats = randomFeatures(1, T, 7);
+        // Alone (no padding) …
+        const alone = tf.tidy(() => model.forward(params, buffers, {
+          features: tf.tensor3d(feats, [1, T, F]), lengths: tf.tensor1d([T], 'int32'),
+        }, EVAL).outputs['logits']);
+        // … and as sample 1 of a batch padded to 47 frames with garbage, next to a longer utterance.
+        const Tpad = 47;
+        const batch = randomFeatures(2, Tpad, 99).map((v) => v * 50);
+        batch.set(feats, Tpad * F);
+        const padded = tf.tidy(() => model.forward(params, buffers, {
+          features: tf.tensor3d(batch, [2, Tpad, F]), lengths: tf.tensor1d([Tpad, T], 'int32'),
+        }, EVAL).outputs['logits']);
+        const a = await alone.data();
+        const p = await padded.data();
+        const n = Math.ceil(T / 3) * 29;
+        const offset = Math.ceil(Tpad / 3) * 29;
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a[i] - p[offset + i]));
+        assert.ok(worst <= 2e-5, `largest difference ${worst}`);
+        tf.dispose([alone, padded, ...params.values(), ...buffers.values()]);
+      });
+    }
+
+    test('CAPE: training positions are random per seed, evaluation is deterministic; LayerDrop skips layers', async () => {
+      const model = buildSpeech({ ...speechDefaults('test', 4), layerDrop: 0.5 });
+      const { params, buffers } = tensors(model);
+      const inputs = { features: tf.tensor3d(randomFeatures(2, 24, 5), [2, 24, F]), lengths: tf.tensor1d([24, 20], 'int32') };
+      const run = async (training: boolean, seed: number) => {
+        const r = model.forward(params, buffers, inputs, { ...EVAL, training, seed });
+        const out = {
+          logits: await r.outputs['logits'].data(),
+          skipped: (await Promise.all(r.entropy.map((e) => e.data()))).map((e) => Number.isNaN(e[0])),
+        };
+        tf.dispose([r.outputs['logits'], r.outputs['outLengths'], ...r.entropy, ...r.maxTokenNorm]);
+        return out;
+      };
+      const e1 = await run(false, 1);
+      const e2 = await run(false, 2);
+      assert.deepEqual(e1.logits, e2.logits, 'evaluation does not depend on the seed');
+      assert.deepEqual(e1.skipped, [false, false], 'no LayerDrop in evaluation');
+      const t1 = await run(true, 1);
+      const t1b = await run(true, 1);
+      assert.deepEqual(t1.logits, t1b.logits, 'a training forward is a function of its seed');
+      let differ = false;
+      const seen = new Set<string>();
+      for (let seed = 2; seed < 12; seed++) {
+        const t = await run(true, seed);
+        differ ||= t.logits.some((v, i) => Math.abs(v - t1.logits[i]) > 1e-4);
+        seen.add(t.skipped.join());
+        assert.ok(t.logits.every(Number.isFinite));
+      }
+      assert.ok(differ, 'CAPE augmentation changes the outputs with the seed');
+      assert.ok(seen.size >= 3, `LayerDrop at 0.5 skips different layers with the seed (${[...seen].join(' / ')})`);
+      tf.dispose([inputs.features, inputs.lengths, ...params.values(), ...buffers.values()]);
+    });
+
+    test('powerIterations > 0 returns new u and v for every σReparam linear', () => {
+      const model = buildSpeech(speechDefaults('test', 5));
+      const { params, buffers } = tensors(model);
+      const r = model.forward(params, buffers, {
+        features: tf.tensor3d(randomFeatures(1, 9, 2), [1, 9, F]), lengths: tf.tensor1d([9], 'int32'),
+      }, { ...EVAL, training: true, powerIterations: 1 });
+      assert.deepEqual([...r.bufferUpdates.keys()].sort(), model.buffers.map((b) => b.name).sort());
+    });
+
+    test('a fixed batch is overfit: the CTC loss falls tenfold in 10 Adam steps', async () => {
+      const model = buildSpeech({ ...speechDefaults('test', 6), norm: 'pre', positions: 'sinusoidal' });
+      const vars = new Map(model.params.map((p) => [p.name, tf.variable(tf.tensor(p.init, p.shape), true)]));
+      const buffers = new Map(model.buffers.map((p) => [p.name, tf.tensor(p.init, p.shape)]));
+      const features = tf.tensor3d(randomFeatures(2, 30, 8), [2, 30, F]);
+      const lengths = tf.tensor1d([30, 24], 'int32');
+      const targets = { targets: [3, 4, 5, 6, 7, 7, 0, 0], targetLengths: [4, 2], inputLengths: [10, 8] };
+      const opt = tf.train.adam(3e-3);
+      const losses: number[] = [];
+      const before = tf.memory().numTensors;
+      for (let step = 0; step < 10; step++) {
+        const cost = opt.minimize(() => {
+          const r = model.forward(vars, buffers, { features, lengths }, { ...EVAL, training: true, seed: step });
+          return ctcLoss(r.outputs['logits'] as tf.Tensor3D, targets) as tf.Scalar;
+        }, true);
+        losses.push((await cost!.data())[0]);
+        cost!.dispose();
+        if (step === 1) assert.equal(tf.memory().numTensors, before + 2 * vars.size, 'Adam state only: no leak per step');
+      }
+      assert.ok(losses[9] < 0.1 * losses[0], `loss ${losses.map((l) => l.toFixed(2)).join(' ')}`);
+      opt.dispose();
+      tf.dispose([features, lengths, ...vars.values(), ...buffers.values()]);
+    });
+  });
+});
