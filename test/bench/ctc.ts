@@ -26,19 +26,23 @@ const x = tf.randomNormal([B, T, C], 0, 1, 'float32', 1) as tf.Tensor3D;
 const v = tf.randomNormal([B, T, C], 0, 1, 'float32', 2) as tf.Tensor3D;
 
 async function time(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
-  const once = async (): Promise<number> => {
+  // Wall and process CPU ms (CPU time stays meaningful on a loaded machine).
+  const once = async (): Promise<[number, number]> => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const out = fn();
     const list = Array.isArray(out) ? out : [out];
     for (const t of list) await t.data();
     tf.dispose(list);
-    return performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return [performance.now() - t0, (c.user + c.system) / 1000];
   };
   await once(); // warm-up (kernel registration, wasm compilation)
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) ms.push(await once());
-  ms.sort((a, b) => a - b);
-  console.log(`${label.padEnd(44)} ${ms[Math.floor(ms.length / 2)].toFixed(1).padStart(9)} ms (median of ${reps})`);
+  const runs: [number, number][] = [];
+  for (let i = 0; i < reps; i++) runs.push(await once());
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [wall, cpu] = [median(runs.map((r) => r[0])), median(runs.map((r) => r[1]))];
+  console.log(`${label.padEnd(44)} ${wall.toFixed(1).padStart(9)} ms wall ${cpu.toFixed(1).padStart(9)} ms cpu (median of ${reps})`);
 }
 
 console.log(`ctc bench on ${tf.getBackend()}: B=${B} T=${T} S=${S} C=${C}`);
