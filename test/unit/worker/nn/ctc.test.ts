@@ -94,6 +94,12 @@ function padded() {
   };
 }
 
+/**
+ * Absolute floor on gradients, × max|reference|: the fast path reads fp32 logits and works in float64 (measured error
+ * 7e-8); the differentiable path runs the α recursion in float32 over up to 29 frames (measured 3.7e-6).
+ */
+const GRAD_FLOOR = { fast: 1e-6, differentiable: 1e-5 } as const;
+
 forEachBackend((backend) => {
   for (const impl of ['fast', 'differentiable'] as const) {
     describe(`[${backend}] ${impl} path, all cases in one padded batch`, () => {
@@ -126,7 +132,7 @@ forEachBackend((backend) => {
               }
             }
           }
-          assertNear(got, want, 1e-5, 1e-5, `case ${b} grad`);
+          assertNear(got, want, 1e-5, GRAD_FLOOR[impl], `case ${b} grad`);
         });
       });
 
