@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { ctcLoss } from '../../../../worker/nn/ctc.js';
+import { gradient, hessianVectorProduct } from '../../../../worker/diagnostics/hvp.js';
+import { ctcLoss, type CtcOptions } from '../../../../worker/nn/ctc.js';
 import {
   SPEECH_VARIANTS, buildSpeech, speechDefaults, unfold1d, type SpeechModel, type SpeechOptions,
 } from '../../../../worker/models/speech.js';
@@ -157,6 +158,41 @@ forEachBackend((backend) => {
         features: tf.tensor3d(randomFeatures(1, 9, 2), [1, 9, F]), lengths: tf.tensor1d([9], 'int32'),
       }, { ...EVAL, training: true, powerIterations: 1 });
       assert.deepEqual([...r.bufferUpdates.keys()].sort(), model.buffers.map((b) => b.name).sort());
+    });
+
+    test('sharpness path: H·v of model + differentiable CTC equals finite differences of fast-path gradients', async () => {
+      const model = buildSpeech({ ...speechDefaults('test', 7), positions: 'sinusoidal', norm: 'post' });
+      const buffers = new Map(model.buffers.map((p) => [p.name, tf.tensor(p.init, p.shape)]));
+      const features = tf.tensor3d(randomFeatures(2, 12, 3), [2, 12, F]);
+      const lengths = tf.tensor1d([12, 9], 'int32');
+      const targets = { targets: [3, 4, 4, 5, 0, 0], targetLengths: [3, 1], inputLengths: [4, 3] };
+      const lossWith = (impl: CtcOptions['impl']) => (ps: tf.Tensor[]): tf.Scalar => {
+        const params = new Map(model.params.map((p, i) => [p.name, ps[i]]));
+        const r = model.forward(params, buffers, { features, lengths }, EVAL);
+        return ctcLoss(r.outputs['logits'] as tf.Tensor3D, targets, { impl, reduction: 'sum' }) as tf.Scalar;
+      };
+      const ps = model.params.map((p) => tf.tensor(p.init, p.shape));
+      let seed = 17;
+      const vs = model.params.map((p) => tf.tensor(Float32Array.from(p.init, () => {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        return seed / 2 ** 31 - 1;
+      }), p.shape));
+      const flat = async (ts: tf.Tensor[]) => {
+        const parts = await Promise.all(ts.map((t) => t.data()));
+        tf.dispose(ts);
+        return Float64Array.from(parts.flatMap((x) => Array.from(x)));
+      };
+      const hv = await flat(hessianVectorProduct(lossWith('differentiable'), ps, vs));
+      // Central differences of the fast path's gradient along v, one Richardson step (error O(h⁴)).
+      const gradAt = (t: number) => flat(tf.tidy(() => gradient(lossWith('fast'), ps.map((p, i) => tf.add(p, tf.mul(vs[i], t))))));
+      const d = async (h: number) => { const [gp, gm] = [await gradAt(h), await gradAt(-h)]; return gp.map((x, i) => (x - gm[i]) / (2 * h)); };
+      const h = 1e-2;
+      const [d1, d2] = [await d(h), await d(h / 2)];
+      const fd = d2.map((x, i) => (4 * x - d1[i]) / 3);
+      const norm = (a: Float64Array) => Math.sqrt(a.reduce((acc, x) => acc + x * x, 0));
+      const err = norm(hv.map((x, i) => x - fd[i])) / norm(fd);
+      assert.ok(err <= 5e-3, `relative error ${err.toExponential(2)} (‖FD‖ ${norm(fd).toExponential(2)})`);
+      tf.dispose([features, lengths, ...ps, ...vs, ...buffers.values()]);
     });
 
     test('a fixed batch is overfit: the CTC loss falls tenfold in 10 Adam steps', async () => {
