@@ -331,6 +331,8 @@ function differentiableRaw(logits: tf.Tensor3D, k: Checked): tf.Tensor1D {
  * CTC negative log-likelihood. Returns [B] for reduction 'none', else a scalar. Infeasible samples give +∞ (or 0 with
  * zeroInfinity); either way their gradient is 0 (PyTorch's is NaN without zeroInfinity; the loop fails fast on the
  * non-finite loss before any update). Bad lengths or labels throw SGT_DATA_INVALID naming the sample.
+ * impl 'fast' runs on the cpu and wasm backends (host memory); elsewhere (tensorflow, webgpu) it takes the
+ * differentiable path, which is correct on every backend.
  */
 export function ctcLoss(logits: tf.Tensor3D, targets: CtcTargets, options: CtcOptions = {}): tf.Tensor {
   const reduction = options.reduction ?? 'mean';
