@@ -165,6 +165,29 @@ export function unfold1d(x: tf.Tensor3D, kernel: number, stride: number): tf.Ten
   return (span * stride > kernel ? tf.slice(windows, [0, 0, 0], [B, Tp, kernel * F]) : windows) as tf.Tensor3D;
 }
 
+/**
+ * CAPE positions in seconds [B, Tp]: frame j of utterance b sits at h·j − h·(n_b − 1)/2 (centred on its own n_b real
+ * frames, h seconds apart); in training, + Δ_b ~ U[−g, g], + ε_bj ~ U[−l·h/2, l·h/2], then × λ_b, log λ_b ~ U[±log s].
+ * Random draws come from `seed` (tf.randomUniform), so a forward stays a function of its seed.
+ */
+export function capePositions(
+  outLengths: tf.Tensor1D, Tp: number, h: number, c: CapeOptions, training: boolean, seed: number,
+): tf.Tensor2D {
+  const B = outLengths.shape[0];
+  const idx = tf.range(0, Tp, 1, 'float32').reshape([1, Tp]);
+  const centre = tf.mul(tf.sub(tf.cast(outLengths, 'float32'), 1), h / 2).reshape([B, 1]);
+  let pos = tf.sub(tf.mul(idx, h), centre) as tf.Tensor2D; // [B, Tp]
+  if (!training) return pos;
+  const draw = (k: number) => mixSeed(seed, 0xca9e, k) & 0x7fffffff;
+  const shift = tf.randomUniform([B, 1], -c.maxGlobalShift, c.maxGlobalShift, 'float32', draw(1));
+  const eps = (h * c.maxLocalShift) / 2;
+  const local = eps > 0 ? tf.randomUniform([B, Tp], -eps, eps, 'float32', draw(2)) : tf.zeros([B, Tp]);
+  const logScale = Math.log(c.maxGlobalScaling);
+  const scale = tf.exp(tf.randomUniform([B, 1], -logScale, logScale, 'float32', draw(3)));
+  pos = tf.mul(tf.add(tf.add(pos, shift), local), scale) as tf.Tensor2D;
+  return pos;
+}
+
 export function buildSpeech(o: SpeechOptions): SpeechModel {
   const v = decodeSpeechVariant(o.variant);
   if (!Number.isInteger(o.kernel) || o.kernel < 1 || !Number.isInteger(o.stride) || o.stride < 1) {
@@ -267,21 +290,8 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
   function positions(B: number, Tp: number, outLengths: tf.Tensor1D, f: ModelForwardOptions): tf.Tensor3D {
     const idx = tf.range(0, Tp, 1, 'float32').reshape([1, Tp]);
     if (o.positions === 'sinusoidal') return tf.tile(sinusoid(idx as tf.Tensor2D, v.dim, 1), [B, 1, 1]);
-    const h = o.frameSeconds * s; // seconds between encoder frames
-    const c = o.cape;
-    // Centre each utterance on its own real frames, so padding does not move positions.
-    const centre = tf.mul(tf.sub(tf.cast(outLengths, 'float32'), 1), h / 2).reshape([B, 1]);
-    let pos = tf.sub(tf.mul(idx, h), centre) as tf.Tensor2D; // [B, Tp]
-    if (f.training) {
-      const seed = (k: number) => mixSeed(f.seed, 0xca9e, k) & 0x7fffffff;
-      const shift = tf.randomUniform([B, 1], -c.maxGlobalShift, c.maxGlobalShift, 'float32', seed(1));
-      const eps = (h * c.maxLocalShift) / 2;
-      const local = eps > 0 ? tf.randomUniform([B, Tp], -eps, eps, 'float32', seed(2)) : tf.zeros([B, Tp]);
-      const logScale = Math.log(c.maxGlobalScaling);
-      const scale = tf.exp(tf.randomUniform([B, 1], -logScale, logScale, 'float32', seed(3)));
-      pos = tf.mul(tf.add(tf.add(pos, shift), local), scale) as tf.Tensor2D;
-    }
-    return sinusoid(pos, v.dim, c.freqScale);
+    const pos = capePositions(outLengths, Tp, o.frameSeconds * s, o.cape, f.training, f.seed);
+    return sinusoid(pos, v.dim, o.cape.freqScale);
   }
 
   const options = Object.freeze({ ...o, cape: Object.freeze({ ...o.cape }) });

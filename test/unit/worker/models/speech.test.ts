@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gradient, hessianVectorProduct } from '../../../../worker/diagnostics/hvp.js';
 import { ctcLoss, type CtcOptions } from '../../../../worker/nn/ctc.js';
 import {
-  SPEECH_VARIANTS, buildSpeech, speechDefaults, unfold1d, type SpeechModel, type SpeechOptions,
+  DEFAULT_CAPE, SPEECH_VARIANTS, buildSpeech, capePositions, speechDefaults, unfold1d, type SpeechModel, type SpeechOptions,
 } from '../../../../worker/models/speech.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 
@@ -117,6 +117,36 @@ forEachBackend((backend) => {
         tf.dispose([alone, padded, ...params.values(), ...buffers.values()]);
       });
     }
+
+    test('CAPE positions: centred seconds in evaluation; shifted, jittered, scaled within the bounds in training', async () => {
+      const h = 0.03;
+      const n = [40, 25, 7];
+      const lens = tf.tensor1d(n, 'int32');
+      const ev = await tf.tidy(() => capePositions(lens, 40, h, DEFAULT_CAPE, false, 1)).array();
+      n.forEach((nb, b) => {
+        for (let j = 0; j < 40; j++) assert.ok(Math.abs(ev[b][j] - (h * j - (h * (nb - 1)) / 2)) < 1e-6, `eval b=${b} j=${j}`);
+      });
+      const shifts: number[] = [];
+      for (let seed = 0; seed < 20; seed++) {
+        const tr = await tf.tidy(() => capePositions(lens, 40, h, DEFAULT_CAPE, true, seed)).array();
+        n.forEach((nb, b) => {
+          const p = tr[b].slice(0, nb);
+          for (let j = 1; j < nb; j++) {
+            const step = p[j] - p[j - 1]; // (h + ε_j − ε_{j−1})·λ ∈ [0, 2h·1.1] with local shift 1
+            assert.ok(step >= -1e-6 && step <= 2 * h * 1.1 + 1e-6, `seed ${seed} b=${b}: step ${step}`);
+          }
+          const mid = p.reduce((a, x) => a + x, 0) / nb; // (Δ + mean ε)·λ
+          assert.ok(Math.abs(mid) <= (60 + h / 2) * 1.1 + 1e-4, `seed ${seed} b=${b}: mean ${mid}`);
+          shifts.push(mid);
+          if (nb > 20) {
+            const span = (p[nb - 1] - p[0]) / (h * (nb - 1)); // λ, up to the two end jitters
+            assert.ok(span >= (1 - 1 / (nb - 1)) / 1.1 - 1e-5 && span <= (1 + 1 / (nb - 1)) * 1.1 + 1e-5, `seed ${seed}: span ${span}`);
+          }
+        });
+      }
+      assert.ok(Math.max(...shifts) - Math.min(...shifts) > 30, 'global shifts spread over ±60 s');
+      lens.dispose();
+    });
 
     test('CAPE: training positions are random per seed, evaluation is deterministic; LayerDrop skips layers', async () => {
       const model = buildSpeech({ ...speechDefaults('test', 4), layerDrop: 0.5 });
