@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'SGT_VOCAB'
   | 'SGT_BATCH_BUDGET'
   | 'SGT_NONFINITE_LOSS'
+  | 'SGT_CTC_SECOND_ORDER'
   | 'SGT_CHECKPOINT_INVALID'
   | 'SGT_PROTOCOL'
   | 'SGT_COMM'
