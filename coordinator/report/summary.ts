@@ -1,5 +1,6 @@
 // The run's headline numbers as data (summarize) and as the one set of formatted rows that both report.html's header
 // and report.md's table print, so the two never disagree on a value or its precision.
+import type { SiteHeads } from '../../shared/sites.js';
 import type { RunData } from './load.js';
 
 export interface RunSummary {
@@ -46,12 +47,12 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export function summarize(run: RunData): RunSummary {
   const { evals, events } = run;
   // Runs written before steps.jsonl existed still have the ledger (step, loss, samples per step).
-  const steps = run.steps.length ? run.steps : run.ledger.map((e) => ({ ...e, entropy: [] as number[][], time: undefined, samplesPerSecond: undefined }));
+  const steps = run.steps.length ? run.steps : run.ledger.map((e) => ({ ...e, entropy: [] as SiteHeads[], time: undefined, samplesPerSecond: undefined }));
   const first = steps[0];
   const last = steps[steps.length - 1];
   let minEntropy: RunSummary['minEntropy'];
   for (const s of steps) {
-    s.entropy.forEach((heads, layer) => {
+    s.entropy.forEach(({ layer, heads }) => {
       if (!Array.isArray(heads)) return;
       heads.forEach((nats, head) => {
         if (finite(nats) && (minEntropy === undefined || nats < minEntropy.nats)) minEntropy = { nats, step: s.step, layer, head };
@@ -78,8 +79,8 @@ export function summarize(run: RunData): RunSummary {
     rollbacks: count('rollback'),
     collapseAlarms: count('collapse'),
     finalLoss: finite(last?.loss) ? last.loss : undefined,
-    lastValTop1: finite(lastEval?.valTop1) ? lastEval.valTop1 : undefined,
-    lastValLoss: finite(lastEval?.valLoss) ? lastEval.valLoss : undefined,
+    lastValTop1: finite(lastEval?.metrics.val_top1) ? lastEval.metrics.val_top1 : undefined,
+    lastValLoss: finite(lastEval?.metrics.val_loss) ? lastEval.metrics.val_loss : undefined,
     lastEvalStep: lastEval?.step,
     evals: evals.length,
     minEntropy,

@@ -1,35 +1,32 @@
-// Validation of a replica over this rank's slice of the val set: the sums that ranks all-reduce (or that one process
-// divides itself), on the raw weights and, with an EMA, on the EMA weights.
-import type { DataSource } from '../data/source.js';
-import { evaluate } from './step.js';
+// Validation of a replica over this rank's slice of the val set, for any Task: the task's named sums on the raw
+// weights and, with an EMA, on the EMA weights — summed over the Collective once, then divided into named metrics.
+import type { Collective } from '../comm/collective.js';
+import { evalMetricsOf, type TaskBatch, type TaskData } from '../tasks/task.js';
+import { evaluateSums } from './step.js';
 import type { Trainer } from './trainer.js';
 
-/** [correct, correct5, lossSum, n, emaCorrect, emaCorrect5, emaLossSum]: add across ranks, then divide by n. */
-export async function validationSums(trainer: Trainer, data: DataSource, worldSize: number, rank: number, temperature: number): Promise<Float32Array> {
-  const sums = new Float32Array(7);
-  for await (const b of data.valBatches(worldSize, rank)) {
-    const run = () => evaluate(trainer.model, trainer.state, b.x, b.y, b.n, 128, temperature);
-    const raw = run();
-    const ema = trainer.ema ? await trainer.ema.apply(trainer.state.params, run) : undefined;
-    const part = [raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0];
-    part.forEach((v, i) => (sums[i] += v));
-  }
-  return sums;
-}
-
 export interface Validation {
-  top1: number;
-  top5: number;
-  loss: number;
+  /** The task's metrics, e.g. {val_top1, val_top5, val_loss}. */
+  metrics: Record<string, number>;
+  /** The same on the EMA weights (optim.emaDecay > 0), else null. */
+  ema: Record<string, number> | null;
+  /** Examples evaluated over all ranks. */
   n: number;
-  ema: { top1: number; top5: number; loss: number } | null;
 }
 
-/** Fractions from (all-reduced) sums. */
-export function fromSums(sums: Float32Array, withEma: boolean): Validation {
-  const n = Math.max(1, sums[3]);
+export async function validate<B extends TaskBatch>(trainer: Trainer<B>, data: TaskData<B>, collective: Collective, temperature: number): Promise<Validation> {
+  const task = trainer.task;
+  const k = task.evalSums.length;
+  // [raw sums (k) | EMA sums (k)]: one all-reduce.
+  const sums = new Float32Array(2 * k);
+  for await (const b of data.valBatches(collective.worldSize, collective.rank)) {
+    await evaluateSums(task, trainer.state, b, temperature, sums, 0);
+    if (trainer.ema) await trainer.ema.apply(trainer.state.params, () => evaluateSums(task, trainer.state, b, temperature, sums, k));
+  }
+  await collective.allReduceSum(sums);
   return {
-    top1: sums[0] / n, top5: sums[1] / n, loss: sums[2] / n, n: sums[3],
-    ema: withEma ? { top1: sums[4] / n, top5: sums[5] / n, loss: sums[6] / n } : null,
+    metrics: evalMetricsOf(task, sums, 0),
+    ema: trainer.ema ? evalMetricsOf(task, sums, k) : null,
+    n: sums[task.evalSums.indexOf('n')],
   };
 }

@@ -1,0 +1,17 @@
+// Task registry, looked up by the config's `task:` key (shared/tasks.ts lists the names, units and headlines).
+import type { Config } from '../../shared/config/index.js';
+import type { TaskName } from '../../shared/tasks.js';
+import { ClassifyTask } from './classify.js';
+import { ReverseTask } from './reverse.js';
+import type { Task, TaskBatch } from './task.js';
+
+const TASKS: Record<TaskName, (config: Readonly<Config>) => Task<TaskBatch>> = {
+  classify: (c) => new ClassifyTask(c) as unknown as Task<TaskBatch>,
+  reverse: (c) => new ReverseTask(c) as unknown as Task<TaskBatch>,
+};
+
+export function createTask(config: Readonly<Config>): Task<TaskBatch> {
+  return TASKS[config.task](config);
+}
+
+export type { Task, TaskBatch, TaskData } from './task.js';
