@@ -5,7 +5,7 @@ import { powerStep, type LinearRef } from '../nn/linear.js';
 import { get, type TensorMap } from '../nn/params.js';
 
 /** Identity forward, zero gradient: what torch calls detach(). */
-const detach = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as tf.CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor) => tf.Tensor;
+const detach = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * One power-iteration update of every σReparam/stats linear (u, v ← `iterations` steps from the stored u). Returns

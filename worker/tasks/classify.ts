@@ -69,10 +69,10 @@ export class ClassifyTask implements Task<ClassifyBatch> {
   ];
   readonly evalChunk = 128;
   private readonly size: number;
-  private readonly channels = 3;
   private readonly classes: number;
 
-  constructor(private readonly config: Readonly<Config>, model?: Model) {
+  /** `model`: a prebuilt one (tests); `channels`: of the images (3 for every dataset; 1 in tests). */
+  constructor(private readonly config: Readonly<Config>, model?: Model, private readonly channels = 3) {
     this.classes = config.data.numClasses;
     this.model = model ?? buildModel(config, { numClasses: this.classes });
     this.size = config.model.imageSize;
