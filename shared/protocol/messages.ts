@@ -72,12 +72,12 @@ export const Report = z.object({
   unit: z.string().min(1).max(32),
   /** Examples of this step over all ranks. */
   samples: z.number().int().nonnegative(),
-  /** May be non-finite: the coordinator reports that. */
-  loss: z.number(),
+  /** May be non-finite (NaN, ±Infinity): the coordinator reports that. */
+  loss: z.union([z.number(), z.nan()]),
   /** The task's per-step values, each already divided by its denominator. */
   metrics: metricRecord,
   lr: finite,
-  gradNorm: z.number(),
+  gradNorm: z.union([z.number(), z.nan()]),
   temperature: finite,
   entropy: z.array(siteHeads).max(4096),
   /** Chained digest of the steps this replica has applied (worker/train/digest.ts). */
