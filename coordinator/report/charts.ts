@@ -355,13 +355,15 @@ export function chartSpecs(run: RunData, opts: ChartOptions = {}): Chart[] {
   });
 
   // Validation accuracy per eval, with the per-step training accuracy faintly behind it for comparison.
-  const valRows: Row[] = run.evals.filter((e) => finite(e.metrics.val_top1)).map((e) => ({ step: e.step, acc: e.metrics.val_top1, series: 'val top-1' }));
+  // Every eval metric that is not a loss (the task's names: val_top1 and val_top5, val_token_acc, …) is a series.
+  const valRows: Row[] = run.evals.flatMap((e) => Object.entries(e.metrics ?? {}).filter(([k, v]) => !/loss/.test(k) && finite(v)).map(([k, v]) => ({ step: e.step, acc: v, series: k })));
+  const valNames = [...new Set(valRows.map((r) => r.series as string))];
   const trainAcc: Row[] = steps.filter((s) => finite(s.metrics?.accuracy)).map((s) => ({ step: s.step, acc: s.metrics.accuracy, series: 'train (per step)' }));
-  const accColor = { field: 'series', type: 'nominal', title: null, ...colorFor(['val top-1', 'train (per step)'], ['#d62728', '#aec7e8']) };
+  const accColor = { field: 'series', type: 'nominal', title: null, ...colorFor([...valNames, 'train (per step)'], [...valNames.map((_, i) => ['#d62728', '#9467bd', '#2ca02c', '#ff7f0e'][i % 4]), '#aec7e8']) };
   charts.push({
     id: 'validation',
     title: CHART_TITLES.validation,
-    caption: 'Validation top-1 (fraction) at each eval; per-step training accuracy behind it.',
+    caption: 'Every non-loss evaluation metric (fractions, by the task\'s names) at each eval; per-step training accuracy behind it.',
     ...(valRows.length
       ? {
           spec: stepChart(
