@@ -3,6 +3,7 @@
 // The loop, the Collective and the coordinator only add, divide and report what a task names.
 import type * as tf from '@tensorflow/tfjs';
 import type { Model } from '../models/model.js';
+import type { TensorMap } from '../nn/params.js';
 import type { TaskName, BatchUnit } from '../../shared/tasks.js';
 
 export type { TaskName, BatchUnit };
@@ -31,11 +32,29 @@ export interface TaskData<B extends TaskBatch> {
   readonly description: string;
   /** This rank's batch of global step `step` (calls come in increasing step order within a generation). */
   trainBatch(step: number, worldSize: number, rank: number): Promise<B>;
-  /** This rank's slices of the validation set, in chunks. */
-  valBatches(worldSize: number, rank: number): AsyncIterable<B>;
+  /** The evaluation sets (default DEFAULT_EVAL_SETS: one periodic set named 'val'). */
+  readonly evalSets?: readonly EvalSet[];
+  /** This rank's slices of evaluation set `set` (a name from evalSets; 'val' when the data has one set), in chunks. */
+  valBatches(worldSize: number, rank: number, set?: string): AsyncIterable<B>;
   /** A fixed batch of `n` examples split over ranks (sharpness's diagnostic batch). */
   diagnosticBatch(n: number, worldSize: number, rank: number): Promise<B>;
   close(): Promise<void>;
+}
+
+/** A named evaluation set: 'periodic' sets are evaluated at every validation, 'final' ones once after the last step. */
+export interface EvalSet {
+  name: string;
+  when: 'periodic' | 'final';
+}
+
+export const DEFAULT_EVAL_SETS: readonly EvalSet[] = [{ name: 'val', when: 'periodic' }];
+
+/** The model in evaluation mode on the weights being evaluated (raw, or the EMA's): what a host-side evaluation runs. */
+export interface EvalModel {
+  readonly model: Model;
+  readonly params: TensorMap;
+  readonly buffers: TensorMap;
+  readonly temperature: number;
 }
 
 /** Device tensors of a batch: what the model reads and what the loss compares against. */
@@ -85,11 +104,28 @@ export interface Task<B extends TaskBatch = TaskBatch> {
   /** Training sums from the model's outputs; runs inside the gradient tape. */
   loss(outputs: Record<string, tf.Tensor>, targets: Record<string, tf.Tensor>, options: LossOptions): LossSums;
   /** Evaluation sums of one chunk (outputs of an evaluation forward), keyed as in evalSums. */
-  evaluate(outputs: Record<string, tf.Tensor>, targets: Record<string, tf.Tensor>): Record<string, tf.Scalar>;
+  evaluate?(outputs: Record<string, tf.Tensor>, targets: Record<string, tf.Tensor>): Record<string, tf.Scalar>;
+  /**
+   * Host-side evaluation of one batch of set `set` — decoding and scoring (beam search and BLEU statistics, CTC
+   * decoding and edit distances) — as sums keyed as in evalSums. Used instead of `evaluate` when present; reads back
+   * with `await data()` and disposes what it makes.
+   */
+  evaluateBatch?(batch: B, m: EvalModel, set: string): Promise<Record<string, number>>;
+  /**
+   * Metrics of set `set` from its all-reduced sums (default: the evalMetrics ratios under their own names). Names must
+   * differ between sets, e.g. `wer_${set}`.
+   */
+  metricsOf?(sums: Readonly<Record<string, number>>, set: string): Record<string, number>;
 }
 
 /** Divides all-reduced evaluation sums into the task's metrics (0/0 is NaN: no data). */
 export function evalMetricsOf(task: Pick<Task, 'evalSums' | 'evalMetrics'>, sums: ArrayLike<number>, offset = 0): Record<string, number> {
   const at = (name: string): number => sums[offset + task.evalSums.indexOf(name)];
   return Object.fromEntries(task.evalMetrics.map((m) => [m.name, at(m.sum) / at(m.per)]));
+}
+
+/** The metrics of one evaluation set from its packed sums: the task's metricsOf, else the evalMetrics ratios. */
+export function setMetricsOf(task: Pick<Task, 'evalSums' | 'evalMetrics' | 'metricsOf'>, sums: ArrayLike<number>, offset: number, set: string): Record<string, number> {
+  if (!task.metricsOf) return evalMetricsOf(task, sums, offset);
+  return task.metricsOf(Object.fromEntries(task.evalSums.map((name, i) => [name, sums[offset + i]])), set);
 }

@@ -124,7 +124,10 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
   });
   await checkpoint();
   await writer.flush();
-  if (valStep !== trainer.step) showEval(await validate(trainer, data, collective, temperature(trainer.step)), `${finished ? 'ended' : 'stopped'} at step ${trainer.step}`);
+  if (valStep !== trainer.step) {
+    const v = await validate(trainer, data, collective, temperature(trainer.step), { periodic: true, final: finished });
+    showEval(v, `${finished ? 'ended' : 'stopped'} at step ${trainer.step}`);
+  }
   const seconds = (performance.now() - start) / 1000;
   const summary: TrainSummary = {
     backend,

@@ -102,7 +102,8 @@ export async function runLoop<B extends TaskBatch>(ctx: LoopContext<B>, hooks: L
     hooks.onStep(r, { epoch, temperature, dataSeconds, skipped: batch.skipped.length });
     const done = trainer.step;
     const e = validationEpoch(config, done, perEpoch, ctx.totalSteps);
-    if (e !== null) hooks.onEval(await validate(trainer, data, collective, ctx.temperature(done)), e, done);
+    // The last step's validation (validationEpoch always has one there) also runs the final sets (e.g. the test set).
+    if (e !== null) hooks.onEval(await validate(trainer, data, collective, ctx.temperature(done), { periodic: true, final: done === ctx.totalSteps }), e, done);
     const ckptEvery = config.checkpoint.everySteps;
     if (collective.rank === 0 && ((ckptEvery > 0 && done % ckptEvery === 0) || done === ctx.totalSteps)) await hooks.checkpoint(done === ctx.totalSteps);
     const diagEvery = config.diagnostics.everySteps;

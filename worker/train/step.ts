@@ -111,13 +111,21 @@ export async function forwardBackward<B extends TaskBatch>(
 }
 
 /** Evaluation sums of a batch (σ frozen: no power step; no dropout), in chunks of task.evalChunk; one readback per chunk. */
-export async function evaluateSums<B extends TaskBatch>(task: Task<B>, state: ReplicaState, batch: B, temperature: number, out: Float32Array, offset = 0): Promise<void> {
+export async function evaluateSums<B extends TaskBatch>(task: Task<B>, state: ReplicaState, batch: B, temperature: number, out: Float32Array, offset = 0, set = 'val'): Promise<void> {
+  if (task.evaluateBatch) {
+    if (batch.samples === 0) return;
+    const sums = await task.evaluateBatch(batch, { model: task.model, params: state.params, buffers: state.buffers, temperature }, set);
+    task.evalSums.forEach((name, i) => { out[offset + i] += sums[name] ?? 0; });
+    return;
+  }
+  const evaluate = task.evaluate;
+  if (!evaluate) throw new Error(`task ${task.name} has neither evaluate nor evaluateBatch`);
   for (const chunk of task.split(batch, task.evalChunk)) {
     if (chunk.samples === 0) continue;
     const { inputs, targets } = task.tensors(chunk);
     const packed = tf.tidy(() => {
       const { outputs } = task.model.forward(state.params, state.buffers, inputs, { training: false, temperature, dropout: 0, attnDropout: 0, seed: 0 });
-      const sums = task.evaluate(outputs, targets);
+      const sums = evaluate.call(task, outputs, targets);
       return tf.stack(task.evalSums.map((n) => sums[n]));
     });
     tf.dispose([...Object.values(inputs), ...Object.values(targets)]);

@@ -1,7 +1,7 @@
 // Validation of a replica over this rank's slice of the val set, for any Task: the task's named sums on the raw
 // weights and, with an EMA, on the EMA weights — summed over the Collective once, then divided into named metrics.
 import type { Collective } from '../comm/collective.js';
-import { evalMetricsOf, type TaskBatch, type TaskData } from '../tasks/task.js';
+import { DEFAULT_EVAL_SETS, setMetricsOf, type TaskBatch, type TaskData } from '../tasks/task.js';
 import { evaluateSums } from './step.js';
 import type { Trainer } from './trainer.js';
 
@@ -14,19 +14,32 @@ export interface Validation {
   n: number;
 }
 
-export async function validate<B extends TaskBatch>(trainer: Trainer<B>, data: TaskData<B>, collective: Collective, temperature: number): Promise<Validation> {
+/** Which evaluation sets to run: the periodic ones (every validation) and/or the final ones (after the last step). */
+export interface ValidateWhich {
+  periodic: boolean;
+  final: boolean;
+}
+
+export async function validate<B extends TaskBatch>(
+  trainer: Trainer<B>, data: TaskData<B>, collective: Collective, temperature: number,
+  which: ValidateWhich = { periodic: true, final: false },
+): Promise<Validation> {
   const task = trainer.task;
   const k = task.evalSums.length;
-  // [raw sums (k) | EMA sums (k)]: one all-reduce.
-  const sums = new Float32Array(2 * k);
-  for await (const b of data.valBatches(collective.worldSize, collective.rank)) {
-    await evaluateSums(task, trainer.state, b, temperature, sums, 0);
-    if (trainer.ema) await trainer.ema.apply(trainer.state.params, () => evaluateSums(task, trainer.state, b, temperature, sums, k));
+  const sets = (data.evalSets ?? DEFAULT_EVAL_SETS).filter((s) => (s.when === 'periodic' ? which.periodic : which.final));
+  // Per set [raw sums (k) | EMA sums (k)]: one all-reduce for all of them.
+  const sums = new Float32Array(2 * k * sets.length);
+  for (const [i, set] of sets.entries()) {
+    for await (const b of data.valBatches(collective.worldSize, collective.rank, set.name)) {
+      await evaluateSums(task, trainer.state, b, temperature, sums, 2 * k * i, set.name);
+      if (trainer.ema) await trainer.ema.apply(trainer.state.params, () => evaluateSums(task, trainer.state, b, temperature, sums, 2 * k * i + k, set.name));
+    }
   }
   await collective.allReduceSum(sums);
+  const n = task.evalSums.indexOf('n');
   return {
-    metrics: evalMetricsOf(task, sums, 0),
-    ema: trainer.ema ? evalMetricsOf(task, sums, k) : null,
-    n: sums[task.evalSums.indexOf('n')],
+    metrics: Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i, s.name))),
+    ema: trainer.ema ? Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i + k, s.name))) : null,
+    n: sets.reduce((acc, _, i) => acc + sums[2 * k * i + n], 0),
   };
 }
