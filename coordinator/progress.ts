@@ -1,4 +1,5 @@
-// Progress for a person: a live bar on a TTY (step, epoch, loss, samples/s, minimum entropy), log lines otherwise.
+// Progress for a person: a live bar on a TTY (step, epoch, loss, the task's headline metric, samples/s, minimum
+// entropy), log lines otherwise. Metric names are the task's; nothing here knows what they mean.
 import cliProgress from 'cli-progress';
 import type { Logger } from '../shared/log.js';
 
@@ -7,7 +8,8 @@ export interface ProgressPoint {
   total: number;
   epoch: number;
   loss: number;
-  accuracy: number;
+  /** The task's per-step metrics (e.g. accuracy). */
+  metrics: Record<string, number>;
   samplesPerSecond: number;
   minEntropy: number;
   entropyPerLayer: number[];
@@ -17,16 +19,19 @@ export interface ProgressPoint {
 
 export class Progress {
   private bar: cliProgress.SingleBar | undefined;
+  private headlineValue = NaN;
 
+  /** `headline`: the task's evaluation metric shown on the bar (e.g. val_top1). */
   constructor(
     private readonly log: Logger,
     private readonly logEvery: number,
     tty = Boolean(process.stderr.isTTY),
+    private readonly headline = 'val_top1',
   ) {
     if (tty) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: 'step {value}/{total} |{bar}| ep {epoch} loss {loss} acc {acc} {sps} samples/s min-entropy {ent} nats workers {world}',
+          format: `step {value}/{total} |{bar}| ep {epoch} loss {loss} {metrics} ${headline} {headline} {sps} samples/s min-entropy {ent} nats workers {world}`,
           stream: process.stderr,
           hideCursor: true,
           barsize: 24,
@@ -36,10 +41,16 @@ export class Progress {
     }
   }
 
+  /** The latest evaluation: the bar shows its headline metric from now on. */
+  evaluated(metrics: Record<string, number>): void {
+    if (this.headline in metrics) this.headlineValue = metrics[this.headline];
+  }
+
   update(p: ProgressPoint): void {
+    const metrics = Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ');
     const fields = {
-      epoch: p.epoch + 1, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), sps: p.samplesPerSecond.toFixed(1),
-      ent: p.minEntropy.toFixed(3), world: p.worldSize,
+      epoch: p.epoch + 1, loss: p.loss.toFixed(4), metrics, headline: Number.isFinite(this.headlineValue) ? this.headlineValue.toFixed(3) : '—',
+      sps: p.samplesPerSecond.toFixed(1), ent: p.minEntropy.toFixed(3), world: p.worldSize,
     };
     if (this.bar) {
       if (!this.bar.isActive) this.bar.start(p.total, p.step, fields);
@@ -48,8 +59,8 @@ export class Progress {
     }
     if (p.step % this.logEvery === 0 || p.step === p.total) {
       this.log.info(
-        { step: p.step, epoch: p.epoch + 1, loss: +p.loss.toFixed(4), accuracy: +p.accuracy.toFixed(4), samplesPerSecond: +p.samplesPerSecond.toFixed(1), entropy: p.entropyPerLayer.map((e) => +e.toFixed(3)), worldSize: p.worldSize, generation: p.generation },
-        `step ${p.step}/${p.total} epoch ${p.epoch + 1} loss ${p.loss.toFixed(4)} acc ${p.accuracy.toFixed(3)} ` +
+        { step: p.step, epoch: p.epoch + 1, loss: +p.loss.toFixed(4), metrics: p.metrics, samplesPerSecond: +p.samplesPerSecond.toFixed(1), entropy: p.entropyPerLayer.map((e) => +e.toFixed(3)), worldSize: p.worldSize, generation: p.generation },
+        `step ${p.step}/${p.total} epoch ${p.epoch + 1} loss ${p.loss.toFixed(4)} ${metrics} ` +
           `entropy/layer [${p.entropyPerLayer.map((e) => e.toFixed(2)).join(' ')}] ${p.samplesPerSecond.toFixed(1)} samples/s (${p.worldSize} workers)`,
       );
     }

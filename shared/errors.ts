@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'SGT_PROTOCOL'
   | 'SGT_COMM'
   | 'SGT_REPLICA_MISMATCH'
+  | 'SGT_STATE_LAYOUT'
   | 'SGT_CLI_USAGE'
   | 'SGT_METRICS'
   | 'SGT_REPORT';

@@ -20,10 +20,10 @@ test('bounds ≤ measured per-head entropy at small and large weight scales, joi
     const rng = new Rng(9);
     const x = tf.tensor4d(Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal()), [4, 8, 8, 3]);
     const { entropy, norms } = tf.tidy(() => {
-      const { diag } = model.forward(state.params, state.buffers, x, { training: false, temperature: 1, dropout: 0, attnDropout: 0, seed: 0 });
-      return { entropy: diag.entropy.map((e) => Array.from(e.dataSync())), norms: diag.maxTokenNorm.map((n) => n.dataSync()[0]) };
+      const r = model.forward(state.params, state.buffers, { images: x }, { training: false, temperature: 1, dropout: 0, attnDropout: 0, seed: 0 });
+      return { entropy: r.entropy.map((e) => Array.from(e.dataSync())), norms: r.maxTokenNorm.map((n) => n.dataSync()[0]) };
     });
-    const bounds = entropyBounds(model, state, norms, 1);
+    const bounds = (await entropyBounds(model, state, norms, 1)).map((b) => b.heads);
     for (let l = 0; l < entropy.length; l++) {
       for (let h = 0; h < entropy[l].length; h++) {
         assert.ok(bounds[l][h] <= entropy[l][h] + 1e-5, `std ${std} layer ${l} head ${h}: bound ${bounds[l][h]} > entropy ${entropy[l][h]}`);
@@ -41,7 +41,7 @@ test('spectralStats: σ from the power-iteration vectors, γ as stored', async (
   const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, gammaInit: 'spectral' }, data: { numClasses: 3 } } });
   const model = buildModel(config);
   const state = new ReplicaState(model.params, model.buffers);
-  const stats = spectralStats(model, state);
+  const stats = (await spectralStats(model, state));
   assert.equal(stats.length, model.linears.length);
   for (const s of stats) {
     const l = model.linears.find((x) => x.name === s.name)!;
