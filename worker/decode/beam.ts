@@ -109,8 +109,7 @@ export async function beamSearch<C>(dec: IncrementalDecoder<C>, cache0: C, o: Be
   const K = o.beam;
   checkCommon(V, o);
   if (!Number.isInteger(K) || K < 1) throw new Error(`beam search: beam ${K} must be a positive integer`);
-  const open = V - new Set(o.banned ?? []).size;
-  if (open < 2 * K) throw new Error(`beam search: ${open} generatable tokens are fewer than 2·beam = ${2 * K}; lower the beam`);
+  if (V < 2) throw new Error(`beam search: a vocabulary of ${V} leaves nothing to choose`);
   if (K * V >= EXACT_FLOAT32_INT) throw new Error(`beam search: beam·V = ${K * V} candidates exceed float32's exact integers`);
   const norm = o.lengthPenaltyKind === 'gnmt'
     ? (logProb: number, len: number) => logProb / Math.pow((5 + len) / 6, o.lengthPenalty)
