@@ -6,7 +6,7 @@ import type { RunResult } from '../shared/summary.js';
 import { Router } from 'zeromq';
 import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
-import { SigmaError } from '../shared/errors.js';
+import { SigmaError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { Ledger } from './ledger.js';
@@ -304,10 +304,10 @@ export class Coordinator {
         member.held = { generation: m.generation, step: m.held };
         if (m.generation !== this.generation) return;
         if (m.fatal) {
-          this.progress.note(`job failed: ${m.workerId}: ${m.reason}`, { workerId: m.workerId });
-          this.fail(new SigmaError('SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`));
-          this.phase = 'done';
-          for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: m.reason, checkpoint: false, atStep: null });
+          // The worker's own code (SGT_REPLICA_MISMATCH, SGT_NONFINITE_LOSS) is the job's.
+          const code = /^(SGT_[A-Z_]+):/.exec(m.reason)?.[1];
+          const known: ErrorCode[] = ['SGT_REPLICA_MISMATCH', 'SGT_NONFINITE_LOSS', 'SGT_CHECKPOINT_INVALID'];
+          this.stopFailed(new SigmaError(known.includes(code as ErrorCode) ? (code as ErrorCode) : 'SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`), m.workerId);
           return;
         }
         if (this.phase === 'running') {
@@ -449,8 +449,23 @@ export class Coordinator {
       this.rollbackTo = null;
       this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
     }
-    const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
-    if (!fresh) return;
+    // `digest` arrives with protocol v3 (the replica's chained state digest); older reports have none.
+    const digest = (m as { digest?: unknown }).digest;
+    let fresh: boolean;
+    try {
+      fresh = this.ledger.record({
+        step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss, rank: m.rank,
+        ...(typeof digest === 'string' ? { digest } : {}),
+      });
+    } catch (e) {
+      if (e instanceof SigmaError && e.code === 'SGT_STEP_DIGEST') return this.stopFailed(e, m.workerId);
+      throw e;
+    }
+    if (!fresh) {
+      const n = this.ledger.applications(m.step);
+      if (n > 1 && m.rank === 0) this.log.warn({ step: m.step, generation: m.generation, applications: n }, `step ${m.step} applied again in generation ${m.generation} (${n} generations; same state digest)`);
+      return;
+    }
     this.samples += m.samples;
     this.lastLoss = m.loss;
     const perLayer = m.entropy.map((h) => h.reduce((a, b) => a + b, 0) / Math.max(1, h.length));
@@ -469,6 +484,14 @@ export class Coordinator {
       samplesPerSecond: sps, minEntropy: minEnt, entropyPerLayer: perLayer,
       worldSize: this.worldSize, generation: m.generation,
     });
+  }
+
+  /** The job cannot go on: every worker stops at once without a checkpoint, and the coordinator fails with `error`. */
+  private stopFailed(error: SigmaError, workerId: string): void {
+    this.progress.note(`job failed: ${error.message}`, { workerId, code: error.code });
+    this.fail(error);
+    this.phase = 'done';
+    for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: error.message, checkpoint: false, atStep: null });
   }
 
   /** A member of the running generation failed (left, restarted or went silent): count it and re-form at once. */

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'SGT_PROTOCOL'
   | 'SGT_COMM'
   | 'SGT_REPLICA_MISMATCH'
+  | 'SGT_STEP_DIGEST'
   | 'SGT_CLI_USAGE'
   | 'SGT_METRICS'
   | 'SGT_REPORT';
