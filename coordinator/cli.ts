@@ -179,10 +179,10 @@ function nodeName(p: ParsedArgs): string {
   return `node${Number(given[1])}`;
 }
 
-async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number) {
+async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number, terminal?: import('./terminal.js').Terminal) {
   const { Coordinator } = await import('./coordinator.js');
   const { port } = splitHostPort(config.dist.coordinator);
-  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p), afterFinish: afterFinishOf(p) }, log);
+  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p), afterFinish: afterFinishOf(p), terminal }, log);
   if (config.metrics.enabled) await c.serveMetrics(config.metrics.host, config.metrics.port);
   return c;
 }
@@ -316,13 +316,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       const config = load(p);
-      const log = createLogger({ role: 'coordinator', level: config.log.level });
       const gpus = gpusOf(p);
       const workers = intFlag(p, 'workers', { min: 1, fallback: gpus?.length ?? 2 });
       checkWorkers(workers, config, '--workers');
-      const c = await runCoordinator(config, p, log, workers);
+      // On a terminal one writer owns it: our log and the workers' (NDJSON through pipes) print one line per record
+      // above the progress bar. Off a terminal: NDJSON on stdout, workers' straight through.
+      const { Terminal } = await import('./terminal.js');
+      const terminal = process.stdout.isTTY && process.stderr.isTTY ? new Terminal() : undefined;
+      const log = createLogger({ role: 'coordinator', level: config.log.level, ...(terminal ? { destination: terminal.stream() } : {}) });
+      const c = await runCoordinator(config, p, log, workers, terminal);
       const { Launcher } = await import('./launch.js');
-      const l = new Launcher({ nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', { min: 0, fallback: 3 }) }, log);
+      const l = new Launcher({
+        nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', { min: 0, fallback: 3 }),
+        ...(terminal ? { output: (line: string) => terminal.line(line) } : {}),
+      }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
       const job = c.run();
       if (!c.finishedBefore) l.start();

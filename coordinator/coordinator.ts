@@ -11,6 +11,7 @@ import type { Logger } from '../shared/log.js';
 import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { Ledger } from './ledger.js';
 import { Progress } from './progress.js';
+import type { Terminal } from './terminal.js';
 import { RunLog } from './runlog.js';
 import { CollapseDetector } from './guard.js';
 import { createRegistry, serveMetrics, CoordinatorMetrics } from '../shared/metrics/index.js';
@@ -27,8 +28,8 @@ export interface CoordinatorOptions {
    * every worker that (re)joins that the job is complete (see `serveFinished`).
    */
   afterFinish?: 'exit' | 'serve';
-  /** Show a progress bar (default: stderr is a TTY). */
-  tty?: boolean;
+  /** A person's terminal: the progress bar, with the log lines above it (`run` on a TTY); none: progress is logged. */
+  terminal?: Terminal;
 }
 
 interface Member {
@@ -132,7 +133,7 @@ export class Coordinator {
     }
     this.ledger = new Ledger(join(opts.runDir, 'ledger.jsonl'));
     this.runLog = new RunLog(opts.runDir);
-    this.progress = new Progress(log, config.train.logEverySteps, opts.tty);
+    this.progress = new Progress(log, config.train.logEverySteps, opts.terminal);
     this.detector = new CollapseDetector(config.guard);
   }
 

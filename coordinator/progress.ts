@@ -1,6 +1,7 @@
-// Progress for a person: a live bar on a TTY (step, epoch, loss, samples/s, minimum entropy), log lines otherwise.
-import cliProgress from 'cli-progress';
+// Progress for a person: a live bar on a terminal (step, epoch, loss, samples/s, minimum entropy) with the log lines
+// printed above it, log lines otherwise.
 import type { Logger } from '../shared/log.js';
+import type { Terminal } from './terminal.js';
 
 export interface ProgressPoint {
   step: number;
@@ -16,34 +17,22 @@ export interface ProgressPoint {
 }
 
 export class Progress {
-  private bar: cliProgress.SingleBar | undefined;
-
+  /**
+   * @param terminal the bar's host on a terminal (it also prints the log lines above the bar); without one,
+   *   progress goes to the log every `logEvery` steps.
+   */
   constructor(
     private readonly log: Logger,
     private readonly logEvery: number,
-    tty = Boolean(process.stderr.isTTY),
-  ) {
-    if (tty) {
-      this.bar = new cliProgress.SingleBar(
-        {
-          format: 'step {value}/{total} |{bar}| ep {epoch} loss {loss} acc {acc} {sps} samples/s min-entropy {ent} nats workers {world}',
-          stream: process.stderr,
-          hideCursor: true,
-          barsize: 24,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-    }
-  }
+    private readonly terminal?: Terminal,
+  ) {}
 
   update(p: ProgressPoint): void {
-    const fields = {
-      epoch: p.epoch + 1, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), sps: p.samplesPerSecond.toFixed(1),
-      ent: p.minEntropy.toFixed(3), world: p.worldSize,
-    };
-    if (this.bar) {
-      if (!this.bar.isActive) this.bar.start(p.total, p.step, fields);
-      else this.bar.update(p.step, fields);
+    if (this.terminal) {
+      this.terminal.progress(p.step, p.total, {
+        epoch: p.epoch + 1, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(3), sps: p.samplesPerSecond.toFixed(1),
+        ent: p.minEntropy.toFixed(3), world: p.worldSize,
+      });
       return;
     }
     if (p.step % this.logEvery === 0 || p.step === p.total) {
@@ -55,13 +44,12 @@ export class Progress {
     }
   }
 
-  /** Something a person should see even with the bar up. */
+  /** Something a person should see: a log line (above the bar on a terminal). */
   note(msg: string, fields: Record<string, unknown> = {}): void {
-    if (this.bar?.isActive) this.bar.stop();
     this.log.info(fields, msg);
   }
 
   stop(): void {
-    this.bar?.stop();
+    this.terminal?.stop();
   }
 }

@@ -23,6 +23,7 @@ import { entropyBounds, spectralStats } from './diagnostics/bounds.js';
 import { sharpness } from './diagnostics/sharpness.js';
 import { stabilityThreshold } from './diagnostics/thresholds.js';
 import { CheckpointWriter } from '../shared/checkpoint/store.js';
+import { injectFault } from './faults.js';
 import { createRegistry, setRank, serveMetrics, WorkerMetrics } from '../shared/metrics/index.js';
 
 export interface WorkerOptions {
@@ -246,7 +247,7 @@ export class Worker {
       const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;
       if (!(e instanceof Stopping)) log.warn({ err: reason, step: this.trainer.step }, 'generation failed; waiting for the coordinator to re-form');
       const code = (e as { code?: string }).code;
-      const fatal = code === 'SGT_NONFINITE_LOSS' || code === 'SGT_REPLICA_MISMATCH';
+      const fatal = code === 'SGT_NONFINITE_LOSS' || code === 'SGT_REPLICA_MISMATCH' || code === 'SGT_CHECKPOINT_INVALID';
       this.send({ type: 'worker.stopped', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step, reason, fatal });
       if (fatal) throw e;
     } finally {
@@ -382,13 +383,14 @@ export class Worker {
    * state hash, as four 16-bit integers (exact in float32), into its own slot; one all-reduce gathers them all.
    */
   private async checkConsistency(start: Start, ring: Ring, log: Logger): Promise<void> {
+    if (injectFault(this.trainer.state, start.rank, this.trainer.step)) log.warn({ step: this.trainer.step }, 'SGT_FAULT_PERTURB: perturbed this replica (test-only fault injection)');
     const hash = this.stateHash();
     const slots = new Float32Array(start.worldSize * 4);
     for (let i = 0; i < 4; i++) slots[start.rank * 4 + i] = parseInt(hash.slice(i * 4, i * 4 + 4), 16);
     await ring.allReduceSum(slots);
     const key = (r: number) => Array.from(slots.subarray(r * 4, r * 4 + 4)).join(',');
     const differ = Array.from({ length: start.worldSize }, (_, r) => r).filter((r) => key(r) !== key(0));
-    log.info({ step: this.trainer.step, stateHash: hash, consistent: differ.length === 0 }, `replica state hash ${hash.slice(0, 16)} at step ${this.trainer.step}`);
+    log.debug({ step: this.trainer.step, stateHash: hash, consistent: differ.length === 0 }, `replica state hash ${hash.slice(0, 16)} at step ${this.trainer.step}`);
     if (differ.length > 0) {
       throw new SigmaError('SGT_REPLICA_MISMATCH', `replicas diverged at step ${this.trainer.step}: ranks ${differ.join(', ')} hold other parameters or u vectors than rank 0 (generation ${start.generation}); this is a bug — report it with the run's logs`);
     }
@@ -417,7 +419,7 @@ export class Worker {
     this.writer ??= new CheckpointWriter(checkpointDir(start.runDir), {
       keep: this.config.checkpoint.keep,
       onWritten: (i) => {
-        log.info({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written');
+        log.debug({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written'); // the coordinator logs it once
         this.send({ type: 'worker.checkpointed', workerId: this.opts.workerId, step: i.step, path: i.path, seconds: i.seconds });
       },
     });
