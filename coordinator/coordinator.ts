@@ -296,7 +296,7 @@ export class Coordinator {
       }
       case 'worker.checkpointed':
         this.metrics.checkpoint(m.seconds);
-        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
+        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, `checkpoint written: step ${m.step}, ${m.path} (${m.seconds.toFixed(1)} s)`);
         this.runLog.event({ kind: 'checkpoint', step: m.step, message: m.path, seconds: m.seconds });
         return;
       case 'worker.stopped':

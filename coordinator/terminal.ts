@@ -27,6 +27,7 @@ export class Terminal {
     if (text.startsWith('{')) {
       try {
         s = this.format(text);
+        if (!s.endsWith('\n')) s += '\n'; // pino-pretty leaves it out when it hides the fields
       } catch {
         // not a log record after all
       }

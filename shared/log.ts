@@ -19,9 +19,17 @@ const ONE_LINE = {
   messageFormat: '{if workerId}{workerId}: {end}{msg}',
 };
 
-/** NDJSON record → one pretty line (with its newline), for a terminal (coordinator/terminal.ts). */
+/**
+ * NDJSON record → one pretty line (with its newline), for a terminal (coordinator/terminal.ts): the message alone up
+ * to info (messages are written to stand alone; the fields are in the NDJSON off a terminal), fields inline from warn.
+ */
 export function oneLineFormatter(): (ndjson: string) => string {
-  return prettyFactory(ONE_LINE);
+  const short = prettyFactory({ ...ONE_LINE, hideObject: true });
+  const full = prettyFactory(ONE_LINE);
+  return (ndjson) => {
+    const level = /"level":(\d+)/.exec(ndjson);
+    return (level && Number(level[1]) >= 40 ? full : short)(ndjson);
+  };
 }
 
 export function createLogger(o: LogOptions): Logger {
