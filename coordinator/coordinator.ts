@@ -9,11 +9,12 @@ import type { RunResult } from '../shared/summary.js';
 import { Router } from 'zeromq';
 import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
-import { SigmaError } from '../shared/errors.js';
+import { SigmaError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { Ledger } from './ledger.js';
 import { Progress } from './progress.js';
+import type { Terminal } from './terminal.js';
 import { RunLog } from './runlog.js';
 import { CollapseDetector } from './guard.js';
 import { createRegistry, serveMetrics, CoordinatorMetrics } from '../shared/metrics/index.js';
@@ -30,8 +31,8 @@ export interface CoordinatorOptions {
    * every worker that (re)joins that the job is complete (see `serveFinished`).
    */
   afterFinish?: 'exit' | 'serve';
-  /** Show a progress bar (default: stderr is a TTY). */
-  tty?: boolean;
+  /** A person's terminal: the progress bar, with the log lines above it (`run` on a TTY); none: progress is logged. */
+  terminal?: Terminal;
 }
 
 interface Member {
@@ -136,7 +137,7 @@ export class Coordinator {
     }
     this.ledger = new Ledger(join(opts.runDir, 'ledger.jsonl'));
     this.runLog = new RunLog(opts.runDir);
-    this.progress = new Progress(log, config.train.logEverySteps, opts.tty, taskInfo(config.task).headline);
+    this.progress = new Progress(log, config.train.logEverySteps, opts.terminal, taskInfo(config.task).headline);
     this.detector = new CollapseDetector(config.guard);
   }
 
@@ -298,7 +299,7 @@ export class Coordinator {
       }
       case 'worker.checkpointed':
         this.metrics.checkpoint(m.seconds);
-        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
+        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, `checkpoint written: step ${m.step}, ${m.path} (${m.seconds.toFixed(1)} s)`);
         this.runLog.event({ kind: 'checkpoint', step: m.step, message: m.path, seconds: m.seconds });
         return;
       case 'worker.stopped':
@@ -307,10 +308,10 @@ export class Coordinator {
         member.held = { generation: m.generation, step: m.held };
         if (m.generation !== this.generation) return;
         if (m.fatal) {
-          this.progress.note(`job failed: ${m.workerId}: ${m.reason}`, { workerId: m.workerId });
-          this.fail(new SigmaError('SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`));
-          this.phase = 'done';
-          for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: m.reason, checkpoint: false, atStep: null });
+          // The worker's own code (SGT_REPLICA_MISMATCH, SGT_NONFINITE_LOSS) is the job's.
+          const code = /^(SGT_[A-Z_]+):/.exec(m.reason)?.[1];
+          const known: ErrorCode[] = ['SGT_REPLICA_MISMATCH', 'SGT_NONFINITE_LOSS', 'SGT_CHECKPOINT_INVALID'];
+          this.stopFailed(new SigmaError(known.includes(code as ErrorCode) ? (code as ErrorCode) : 'SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`), m.workerId);
           return;
         }
         if (this.phase === 'running') {
@@ -452,8 +453,23 @@ export class Coordinator {
       this.rollbackTo = null;
       this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
     }
-    const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
-    if (!fresh) return;
+    // `digest` arrives with protocol v3 (the replica's chained state digest); older reports have none.
+    const digest = (m as { digest?: unknown }).digest;
+    let fresh: boolean;
+    try {
+      fresh = this.ledger.record({
+        step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss, rank: m.rank,
+        ...(typeof digest === 'string' ? { digest } : {}),
+      });
+    } catch (e) {
+      if (e instanceof SigmaError && e.code === 'SGT_STEP_DIGEST') return this.stopFailed(e, m.workerId);
+      throw e;
+    }
+    if (!fresh) {
+      const n = this.ledger.applications(m.step);
+      if (n > 1 && m.rank === 0) this.log.warn({ step: m.step, generation: m.generation, applications: n }, `step ${m.step} applied again in generation ${m.generation} (${n} generations; same state digest)`);
+      return;
+    }
     this.samples += m.samples;
     this.lastLoss = m.loss;
     const perLayer = m.entropy.map((s) => s.heads.reduce((a, b) => a + b, 0) / Math.max(1, s.heads.length));
@@ -473,6 +489,14 @@ export class Coordinator {
       samplesPerSecond: sps, minEntropy: minEnt, entropyPerLayer: perLayer,
       worldSize: this.worldSize, generation: m.generation,
     });
+  }
+
+  /** The job cannot go on: every worker stops at once without a checkpoint, and the coordinator fails with `error`. */
+  private stopFailed(error: SigmaError, workerId: string): void {
+    this.progress.note(`job failed: ${error.message}`, { workerId, code: error.code });
+    this.fail(error);
+    this.phase = 'done';
+    for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: error.message, checkpoint: false, atStep: null });
   }
 
   /** A member of the running generation failed (left, restarted or went silent): count it and re-form at once. */

@@ -1,7 +1,10 @@
-// The sample ledger: one JSON line per completed optimizer step (first report wins), appended to <runDir>/ledger.jsonl;
-// a restarted coordinator reloads it, so resume and re-sharding keep every step exactly once.
+// The sample ledger: one JSON line per completed optimizer step, appended to <runDir>/ledger.jsonl; a restarted
+// coordinator reloads it, so resume and re-sharding keep every step exactly once. With each report's state digest
+// (the replica's chained per-step digest, protocol v3) it also proves no step was applied twice: every report of a
+// step must carry the digest recorded first, or the job stops.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SigmaError } from '../shared/errors.js';
 
 export interface LedgerEntry {
   step: number;
@@ -10,10 +13,19 @@ export interface LedgerEntry {
   worldSize: number;
   samples: number;
   loss: number;
+  /** The reporting replica's state digest after this step (absent from reports before protocol v3). */
+  digest?: string;
+  /** The rank whose report was recorded (the first one). */
+  rank?: number;
 }
+
+/** One rank's report of a step, as the ledger sees it. */
+export type StepReport = LedgerEntry & { rank: number };
 
 export class Ledger {
   private readonly done = new Map<number, LedgerEntry>();
+  /** Per step: the generations that applied it (a step is applied once per generation that reports it). */
+  private readonly appliedIn = new Map<number, Set<number>>();
 
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
@@ -23,6 +35,7 @@ export class Ledger {
         try {
           const e = JSON.parse(line) as LedgerEntry;
           if (!this.done.has(e.step)) this.done.set(e.step, e);
+          this.applied(e.step).add(e.generation);
         } catch {
           // a torn last line from a crash: the step will be reported again
         }
@@ -30,17 +43,46 @@ export class Ledger {
     }
   }
 
-  /** Records a completed step once; returns false if it was already recorded. */
-  record(e: LedgerEntry): boolean {
-    if (this.done.has(e.step)) return false;
-    this.done.set(e.step, e);
-    appendFileSync(this.path, JSON.stringify(e) + '\n');
-    return true;
+  /**
+   * Records a rank's report of a step; returns true for the step's first report (it is appended to the file), false
+   * for a later one (another rank, or a report re-sent after a coordinator restart). Throws SGT_STEP_DIGEST when the
+   * report's digest differs from the one recorded for the step: a replica holds another state after the same step
+   * (the step applied twice, or replicas diverged), so what the ledger says was trained is not what was.
+   */
+  record(r: StepReport): boolean {
+    const first = this.done.get(r.step);
+    if (!first) {
+      const e: LedgerEntry = { step: r.step, epoch: r.epoch, generation: r.generation, worldSize: r.worldSize, samples: r.samples, loss: r.loss };
+      if (r.digest !== undefined) Object.assign(e, { digest: r.digest, rank: r.rank });
+      this.done.set(r.step, e);
+      this.applied(r.step).add(r.generation);
+      appendFileSync(this.path, JSON.stringify(e) + '\n');
+      return true;
+    }
+    if (r.digest !== undefined && first.digest !== undefined && r.digest !== first.digest) {
+      throw new SigmaError('SGT_STEP_DIGEST',
+        `step ${r.step} was reported with two state digests: rank ${first.rank ?? '?'} (generation ${first.generation}) ${first.digest}, ` +
+        `rank ${r.rank} (generation ${r.generation}) ${r.digest}. A replica applied the step on another state (twice, or after diverging); ` +
+        `the job stops so that no checkpoint records it. Resume from the last checkpoint before step ${r.step} (--resume auto) and report it with ${this.path}`);
+    }
+    if (first.digest === undefined && r.digest !== undefined) Object.assign(first, { digest: r.digest, rank: r.rank });
+    this.applied(r.step).add(r.generation);
+    return false;
+  }
+
+  /** How many generations applied `step` (1 in a healthy job; 0 if it was never reported). */
+  applications(step: number): number {
+    return this.appliedIn.get(step)?.size ?? 0;
   }
 
   /** A rollback to the checkpoint of `step`: steps from there on will run again, so they leave the ledger. */
   truncate(step: number): void {
-    for (const s of [...this.done.keys()]) if (s >= step) this.done.delete(s);
+    for (const s of [...this.done.keys()]) {
+      if (s >= step) {
+        this.done.delete(s);
+        this.appliedIn.delete(s);
+      }
+    }
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, this.entries().map((e) => JSON.stringify(e) + '\n').join(''));
     renameSync(tmp, this.path);
@@ -55,5 +97,11 @@ export class Ledger {
 
   entries(): LedgerEntry[] {
     return [...this.done.values()].sort((a, b) => a.step - b.step);
+  }
+
+  private applied(step: number): Set<number> {
+    let s = this.appliedIn.get(step);
+    if (!s) this.appliedIn.set(step, (s = new Set()));
+    return s;
   }
 }

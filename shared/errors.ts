@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'SGT_COMM'
   | 'SGT_REPLICA_MISMATCH'
   | 'SGT_STATE_LAYOUT'
+  | 'SGT_STEP_DIGEST'
   | 'SGT_CLI_USAGE'
   | 'SGT_METRICS'
   | 'SGT_REPORT';

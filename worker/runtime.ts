@@ -243,7 +243,7 @@ export class Worker {
       const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;
       if (!(e instanceof Stopping)) log.warn({ err: reason, step: this.trainer.step }, 'generation failed; waiting for the coordinator to re-form');
       const code = (e as { code?: string }).code;
-      const fatal = code === 'SGT_NONFINITE_LOSS' || code === 'SGT_REPLICA_MISMATCH' || code === 'SGT_STATE_LAYOUT';
+      const fatal = code === 'SGT_NONFINITE_LOSS' || code === 'SGT_REPLICA_MISMATCH' || code === 'SGT_STATE_LAYOUT' || code === 'SGT_CHECKPOINT_INVALID';
       this.send({ type: 'worker.stopped', workerId: this.opts.workerId, generation: start.generation, held: this.trainer.step, reason, fatal });
       if (fatal) throw e;
     } finally {
@@ -325,7 +325,7 @@ export class Worker {
     this.writer ??= new CheckpointWriter(checkpointDir(start.runDir), {
       keep: this.config.checkpoint.keep,
       onWritten: (i) => {
-        log.info({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written');
+        log.debug({ step: i.step, path: i.path, seconds: i.seconds }, 'checkpoint written'); // the coordinator logs it once
         this.send({ type: 'worker.checkpointed', workerId: this.opts.workerId, step: i.step, path: i.path, seconds: i.seconds });
       },
     });

@@ -16,6 +16,7 @@ import { stabilityThreshold } from '../diagnostics/thresholds.js';
 import type { StepReport, Trainer } from './trainer.js';
 import { validate, type Validation } from './validation.js';
 import { validationEpoch } from './plan.js';
+import { injectFault } from '../faults.js';
 
 export interface StepInfo {
   epoch: number;
@@ -161,6 +162,7 @@ export async function stateHash(trainer: Trainer): Promise<string> {
  * state hash, as four 16-bit integers (exact in float32), into its own slot; one all-reduce gathers them all.
  */
 async function checkConsistency(trainer: Trainer, collective: Collective, log: Logger): Promise<void> {
+  if (await injectFault(trainer.state, collective.rank, trainer.step)) log.warn({ step: trainer.step }, 'SGT_FAULT_PERTURB: perturbed this replica (test-only fault injection)');
   const hash = await stateHash(trainer);
   const n = collective.worldSize;
   const slots = new Float32Array(n * 4);
@@ -168,7 +170,7 @@ async function checkConsistency(trainer: Trainer, collective: Collective, log: L
   await collective.allReduceSum(slots);
   const key = (r: number) => Array.from(slots.subarray(r * 4, r * 4 + 4)).join(',');
   const differ = Array.from({ length: n }, (_, r) => r).filter((r) => key(r) !== key(0));
-  log.info({ step: trainer.step, stateHash: hash, consistent: differ.length === 0 }, `replica state hash ${hash.slice(0, 16)} at step ${trainer.step}`);
+  log.debug({ step: trainer.step, stateHash: hash, consistent: differ.length === 0 }, `replica state hash ${hash.slice(0, 16)} at step ${trainer.step}`);
   if (differ.length > 0) {
     throw new SigmaError('SGT_REPLICA_MISMATCH', `replicas diverged at step ${trainer.step}: ranks ${differ.join(', ')} hold other parameters or u vectors than rank 0; this is a bug — report it with the run's logs`);
   }
