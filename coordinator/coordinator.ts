@@ -453,13 +453,11 @@ export class Coordinator {
       this.rollbackTo = null;
       this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
     }
-    // `digest` arrives with protocol v3 (the replica's chained state digest); older reports have none.
-    const digest = (m as { digest?: unknown }).digest;
     let fresh: boolean;
     try {
       fresh = this.ledger.record({
         step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss, rank: m.rank,
-        ...(typeof digest === 'string' ? { digest } : {}),
+        digest: m.digest, prevDigest: m.prevDigest,
       });
     } catch (e) {
       if (e instanceof SigmaError && e.code === 'SGT_STEP_DIGEST') return this.stopFailed(e, m.workerId);

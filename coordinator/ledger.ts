@@ -1,7 +1,9 @@
 // The sample ledger: one JSON line per completed optimizer step, appended to <runDir>/ledger.jsonl; a restarted
 // coordinator reloads it, so resume and re-sharding keep every step exactly once. With each report's state digest
-// (the replica's chained per-step digest, protocol v3) it also proves no step was applied twice: every report of a
-// step must carry the digest recorded first, or the job stops.
+// (the replica's chained per-step digest, protocol v3) it also proves no step was applied twice or lost: a report must
+// start from the digest recorded for the step before it, and every report of a step must carry the digest recorded
+// for it — except a re-run of the step from that same predecessor in a later generation (after a failure, with
+// another world size), which replaces the abandoned lineage from that step on. Anything else stops the job.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SigmaError } from '../shared/errors.js';
@@ -19,8 +21,8 @@ export interface LedgerEntry {
   rank?: number;
 }
 
-/** One rank's report of a step, as the ledger sees it. */
-export type StepReport = LedgerEntry & { rank: number };
+/** One rank's report of a step, as the ledger sees it; `prevDigest`: the digest the step started from. */
+export type StepReport = LedgerEntry & { rank: number; prevDigest?: string };
 
 export class Ledger {
   private readonly done = new Map<number, LedgerEntry>();
@@ -51,23 +53,43 @@ export class Ledger {
    */
   record(r: StepReport): boolean {
     const first = this.done.get(r.step);
-    if (!first) {
-      const e: LedgerEntry = { step: r.step, epoch: r.epoch, generation: r.generation, worldSize: r.worldSize, samples: r.samples, loss: r.loss };
-      if (r.digest !== undefined) Object.assign(e, { digest: r.digest, rank: r.rank });
-      this.done.set(r.step, e);
-      this.applied(r.step).add(r.generation);
-      appendFileSync(this.path, JSON.stringify(e) + '\n');
-      return true;
+    // The report must continue the recorded chain: a replica that starts step s from any state other than the one
+    // recorded after step s−1 has applied a step twice, lost one, or diverged.
+    const before = this.done.get(r.step - 1)?.digest;
+    if (r.prevDigest !== undefined && before !== undefined && r.prevDigest !== before) {
+      throw new SigmaError('SGT_STEP_DIGEST',
+        `rank ${r.rank} (generation ${r.generation}) ran step ${r.step} from state digest ${r.prevDigest}, but the state recorded after ` +
+        `step ${r.step - 1} is ${before}: the replica applied a step twice, lost one, or diverged. The job stops so that no checkpoint ` +
+        `records it. Resume from the last checkpoint before step ${r.step} (--resume auto) and report it with ${this.path}`);
     }
-    if (r.digest !== undefined && first.digest !== undefined && r.digest !== first.digest) {
+    if (first && r.digest !== undefined && first.digest !== undefined && r.digest !== first.digest) {
+      // The same predecessor, a later generation: the step was re-run after a failure (e.g. with another world size, so
+      // another reduced gradient); the surviving lineage replaces the abandoned one from this step on.
+      if (r.prevDigest !== undefined && before !== undefined && r.generation > first.generation) {
+        this.truncate(r.step);
+        this.add(r);
+        return false;
+      }
       throw new SigmaError('SGT_STEP_DIGEST',
         `step ${r.step} was reported with two state digests: rank ${first.rank ?? '?'} (generation ${first.generation}) ${first.digest}, ` +
         `rank ${r.rank} (generation ${r.generation}) ${r.digest}. A replica applied the step on another state (twice, or after diverging); ` +
         `the job stops so that no checkpoint records it. Resume from the last checkpoint before step ${r.step} (--resume auto) and report it with ${this.path}`);
     }
+    if (!first) {
+      this.add(r);
+      return true;
+    }
     if (first.digest === undefined && r.digest !== undefined) Object.assign(first, { digest: r.digest, rank: r.rank });
     this.applied(r.step).add(r.generation);
     return false;
+  }
+
+  private add(r: StepReport): void {
+    const e: LedgerEntry = { step: r.step, epoch: r.epoch, generation: r.generation, worldSize: r.worldSize, samples: r.samples, loss: r.loss };
+    if (r.digest !== undefined) Object.assign(e, { digest: r.digest, rank: r.rank });
+    this.done.set(r.step, e);
+    this.applied(r.step).add(r.generation);
+    appendFileSync(this.path, JSON.stringify(e) + '\n');
   }
 
   /** How many generations applied `step` (1 in a healthy job; 0 if it was never reported). */

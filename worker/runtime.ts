@@ -293,7 +293,7 @@ export class Worker {
         this.send({
           type: 'worker.report', workerId: this.opts.workerId, generation: start.generation, rank: start.rank, step: r.step, epoch: info.epoch,
           units: r.units, unit: this.task.unit, samples: r.samples, loss: r.loss, metrics: r.metrics, lr: r.lr, gradNorm: r.gradNorm,
-          temperature: info.temperature, entropy: r.entropy, digest: r.digest,
+          temperature: info.temperature, entropy: r.entropy, digest: r.digest, prevDigest: r.prevDigest,
           seconds: { data: info.dataSeconds, ...r.seconds },
         });
         if (log.isLevelEnabled('debug')) log.debug({ step: r.step + 1, entropy: siteEntropies(r.entropy) }, 'step');

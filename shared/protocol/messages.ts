@@ -82,6 +82,8 @@ export const Report = z.object({
   entropy: z.array(siteHeads).max(4096),
   /** Chained digest of the steps this replica has applied (worker/train/digest.ts). */
   digest: z.string().min(1).max(64),
+  /** The digest the step started from (the previous step's digest on this replica's chain). */
+  prevDigest: z.string().min(1).max(64),
   seconds: z.object({ data: finite, forward_backward: finite, allreduce: finite, optimizer: finite }),
 });
 

@@ -52,6 +52,8 @@ export interface StepReport {
   maxTokenNorm: number[];
   /** The chained digest after this step (digest.ts). */
   digest: string;
+  /** The digest this step started from: the link that ties the step to the applied steps before it. */
+  prevDigest: string;
   seconds: { forward_backward: number; allreduce: number; optimizer: number };
 }
 
@@ -186,11 +188,12 @@ export class Trainer<B extends TaskBatch = TaskBatch> {
     this.optimizer.step(this.state.params, grads, lr);
     for (const g of grads.values()) g.dispose();
     this.ema?.update(this.state.params);
-    this.digest = nextDigest(this.digest, this.step, reduced);
+    const prevDigest = this.digest;
+    this.digest = nextDigest(prevDigest, this.step, reduced);
     const t3 = performance.now();
     const report: StepReport = {
       step: this.step, samples, units: flat[L.units], loss: lossSum / denominator, metrics, lr, gradNorm, entropy, maxTokenNorm,
-      digest: this.digest,
+      digest: this.digest, prevDigest,
       seconds: { forward_backward: (t1 - t0) / 1000, allreduce: (t2 - t1) / 1000, optimizer: (t3 - t2) / 1000 },
     };
     this.step += 1;

@@ -97,3 +97,49 @@ test('a rollback truncates steps, their digests and their counts: the re-run rec
   assert.equal(l.record(report(4, 0, 2, 'other')), true, 'a rolled-back step has no recorded digest');
   assert.deepEqual(lines(p).map((e) => e.step), [0, 1, 2, 4]);
 });
+
+/** Reports carrying the link to the state they started from (protocol v3's prevDigest). */
+const linked = (step: number, rank: number, generation: number, prevDigest: string, digest: string): StepReport =>
+  ({ ...report(step, rank, generation, digest), prevDigest });
+
+test('a re-run of a step from the recorded predecessor in a later generation replaces the abandoned lineage', () => {
+  const p = path();
+  const l = new Ledger(p);
+  const a = new Replica();
+  const d: string[] = [];
+  for (let s = 0; s < 4; s++) {
+    const prev = a.digest;
+    d.push(a.apply(s));
+    l.record(linked(s, 0, 1, prev, d[s]));
+  }
+  // Generation 1 lost a rank after step 3 was reported; generation 2 (one rank fewer) re-runs step 3 from the state
+  // after step 2 and gets another reduced gradient, so another digest: accepted, and step 3's record is the new one.
+  const b = new Replica();
+  for (let s = 0; s < 3; s++) b.apply(s);
+  b.x += 0.5; // another world size, another update
+  const rerun = b.apply(3);
+  assert.equal(l.record(linked(3, 0, 2, d[2], rerun)), false);
+  assert.deepEqual(lines(p).map((e) => e.digest), [...d.slice(0, 3), rerun]);
+  assert.equal(l.record(linked(4, 0, 2, rerun, b.apply(4))), true, 'the chain continues from the re-run');
+});
+
+test('a step started from any state but the recorded one is refused: applied twice, or a step lost', () => {
+  const l = new Ledger(path());
+  const a = new Replica();
+  const d: string[] = [];
+  for (let s = 0; s < 3; s++) {
+    const prev = a.digest;
+    d.push(a.apply(s));
+    l.record(linked(s, 0, 1, prev, d[s]));
+  }
+  // A replica that already applied step 2 runs "step 3" on top of it twice over: it starts step 3 from the state after
+  // its own second application of step 2, not from d[2].
+  const twice = createHash('sha256').update(`${d[2]}|again`).digest('hex');
+  assert.throws(() => l.record(linked(3, 1, 2, twice, 'x')), (e: unknown) => {
+    assert.ok(e instanceof SigmaError && e.code === 'SGT_STEP_DIGEST');
+    assert.ok(e.message.includes(`ran step 3 from state digest ${twice}`) && e.message.includes(`step 2 is ${d[2]}`), e.message);
+    return true;
+  });
+  // A re-run of step 2 in the same generation with another digest is no failure recovery: refused.
+  assert.throws(() => l.record(linked(2, 1, 1, d[1], 'other')), /SGT_STEP_DIGEST: step 2 was reported with two state digests/);
+});

@@ -40,7 +40,7 @@ test('protocol v3: a step report carries named metrics, entropy per attention si
     type: 'worker.report' as const, workerId: 'w0', generation: 1, rank: 0, step: 4, epoch: 0, units: 480, unit: 'tokens', samples: 64,
     loss: Number.NaN, metrics: { accuracy: 0.5 }, lr: 1e-3, gradNorm: 1, temperature: 1,
     entropy: [{ attn: 'self' as const, layer: 0, heads: [1.5, 2] }, { attn: 'cross' as const, layer: 0, heads: [0.5, 0.25] }],
-    digest: '0123456789abcdef', seconds: { data: 0, forward_backward: 0.1, allreduce: 0.01, optimizer: 0.01 },
+    digest: '0123456789abcdef', prevDigest: '0000000000000000', seconds: { data: 0, forward_backward: 0.1, allreduce: 0.01, optimizer: 0.01 },
   };
   const d = decode(encode(report));
   assert.ok(d.ok && d.msg.type === 'worker.report', JSON.stringify(d));
