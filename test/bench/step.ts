@@ -1,8 +1,10 @@
 // bench:step — ms/step and samples/s of the reference bench model (32×32×3, patch 4, dim 192, depth 6, 3 heads,
 // MLP 768, 10 classes, batch 32, AdamW, one thread): σReparam without LN and plain linear with pre-LN, per backend.
-// Usage: npm run bench:step [-- --backends wasm,cpu --steps 10 --warmup 2 --stock Identity,BatchMatMul]
+// Usage: npm run bench:step [-- --backends wasm,cpu --steps 10 --warmup 2 --stock Identity,BatchMatMul --family vit]
 // --stock K,...: on wasm, also time each model with those patched kernels swapped back to tfjs's stock ones (same run),
 // and report patched ÷ stock.
+// Every result also carries `kernels`: the kernels the engine dispatched in one whole training step (forward,
+// backward, power step, optimizer) and in one Transformer layer's power step + forward + backward, by kernel name.
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
@@ -11,6 +13,11 @@ import { buildModel } from '../../worker/models/index.js';
 import { Trainer, localReducer } from '../../worker/train/trainer.js';
 import { Rng } from '../../worker/nn/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
+import { countKernels, type KernelCount } from '../../worker/kernels/count.js';
+import { applyBlock } from '../../worker/nn/layers.js';
+import { powerStep } from '../../worker/nn/linear.js';
+import type { Model } from '../../worker/models/index.js';
+import type { ReplicaState } from '../../worker/train/state.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +26,43 @@ function arg(name: string, fallback: string): string {
 
 const BATCH = 32;
 const SIZE = 32;
+
+/**
+ * A model family the bench can build: its config overrides for a variant, and one Transformer layer as a
+ * function of the built model's state (for the per-layer kernel count). Add a family here when it exists.
+ */
+interface Family {
+  overrides(v: { reparam: string; norm: string }): Record<string, unknown>;
+  /** Power step of the layer's linears, then forward + backward of the layer alone on a random input. */
+  layer(model: Model, state: ReplicaState): () => tf.TensorContainer;
+}
+
+const FAMILIES: Record<string, Family> = {
+  vit: {
+    overrides: (v) => ({
+      model: { family: 'vit', variant: 'bench/4', imageSize: SIZE, reparam: v.reparam, norm: v.norm, pool: 'cls' },
+      data: { numClasses: 10 },
+    }),
+    layer: (model, state) => () => {
+      const blk = model.blocks[0];
+      const prefix = `blocks.${blk.index}.`;
+      const names = [...state.params.keys()].filter((n) => n.startsWith(prefix));
+      const buffers = new Map(state.buffers);
+      for (const l of model.linears.filter((r) => r.name.startsWith(prefix) && r.reparam !== 'none')) {
+        const { u, v } = powerStep(state.params.get(l.weight)! as unknown as tf.Tensor2D, buffers.get(l.u!) as tf.Tensor1D, 1);
+        buffers.set(l.u!, u);
+        buffers.set(l.v!, v);
+      }
+      const x = tf.randomNormal([BATCH, model.arch.tokens, model.arch.dim], 0, 1, 'float32', 1) as tf.Tensor3D;
+      const { grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+        const params = new Map(names.map((n, i) => [n, ps[i]]));
+        const out = applyBlock(blk, params, buffers, x, { temperature: 1, training: true, dropout: 0, attnDropout: 0, seed: 1 });
+        return tf.sum(out.x) as tf.Scalar;
+      })(names.map((n) => state.params.get(n)!));
+      return grads;
+    },
+  },
+};
 const VARIANTS = {
   sigmaReparam_noLN: { reparam: 'sigma', norm: 'none' },
   plain_preLN: { reparam: 'none', norm: 'pre' },
@@ -67,7 +111,13 @@ async function main(): Promise<void> {
   const requested = arg('backends', '');
   const backends = requested ? (requested.split(',') as BackendName[]) : await available();
   const stockNames = arg('stock', '').split(',').filter(Boolean);
-  const results: Array<{ backend: string; model: string; kernels: string; msPerStep: number; samplesPerSecond: number; steps: number; warmup: number; params: number }> = [];
+  const familyName = arg('family', 'vit');
+  const family = FAMILIES[familyName];
+  if (family === undefined) throw new Error(`--family ${familyName}: unknown (one of ${Object.keys(FAMILIES).join(', ')})`);
+  const results: Array<{
+    backend: string; model: string; kernels: string; msPerStep: number; samplesPerSecond: number; steps: number;
+    warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount;
+  }> = [];
   for (const backend of backends) {
     const active = await initBackend(backend);
     // cpu is ~50× slower than wasm: fewer steps keep the bench within minutes.
@@ -81,13 +131,13 @@ async function main(): Promise<void> {
             env: {},
             overrides: {
               backend,
-              model: { variant: 'bench/4', imageSize: SIZE, reparam: v.reparam, norm: v.norm, pool: 'cls' },
-              data: { numClasses: 10 },
+              ...family.overrides(v),
               train: { globalBatch: BATCH },
               optim: { name: 'adamw', lr: 1e-3 },
             },
           });
-          const trainer = new Trainer(config, buildModel(config), 0, warmup + steps);
+          const model = buildModel(config);
+          const trainer = new Trainer(config, model, 0, warmup + steps + 1);
           const rng = new Rng(1);
           const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), n: BATCH };
           const times: number[] = [];
@@ -97,7 +147,16 @@ async function main(): Promise<void> {
             if (s >= warmup) times.push(performance.now() - t0);
           }
           const ms = median(times);
-          results.push({ backend: active, model: name, kernels, msPerStep: +ms.toFixed(1), samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: trainer.state.totalSize });
+          // Counted after the timed steps: profiling downloads nothing but does add bookkeeping per kernel.
+          const kernelsPerStep = await countKernels(async () => {
+            await trainer.trainStep(batch, localReducer);
+            return [];
+          });
+          const kernelsPerLayer = await countKernels(family.layer(model, trainer.state));
+          results.push({
+            backend: active, model: name, kernels, msPerStep: +ms.toFixed(1), samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2),
+            steps, warmup, params: trainer.state.totalSize, kernelsPerStep, kernelsPerLayer,
+          });
           trainer.dispose();
         };
         await (kernels === 'patched' ? time() : withStockKernels(stockNames, time));
@@ -106,6 +165,7 @@ async function main(): Promise<void> {
   }
   const out = {
     bench: 'step',
+    family: familyName,
     config: { image: [SIZE, SIZE, 3], patch: 4, dim: 192, depth: 6, heads: 3, mlp: 768, classes: 10, batch: BATCH, optimizer: 'adamw', threads: 1 },
     node: process.version,
     cpu: cpus()[0]?.model,
@@ -123,7 +183,8 @@ async function main(): Promise<void> {
         return [`${r.backend}/${r.model}`, +(p.msPerStep / r.msPerStep).toFixed(3)];
       }),
     ),
-    note: 'ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
+    kernelCounts: Object.fromEntries(results.map((r) => [`${r.backend}/${r.model}/${r.kernels}`, { step: r.kernelsPerStep.total, layer: r.kernelsPerLayer.total }])),
+    note: 'kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
   };
   console.log(JSON.stringify(out, null, 2));
 }
