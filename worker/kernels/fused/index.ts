@@ -1,0 +1,4 @@
+// Fused ops with hand-written, twice-differentiable gradients: what nn/ calls when the fused ops are on.
+export { fusedOpsEnabled, setFusedOps, untaped } from './common.js';
+export { gelu } from './gelu.js';
+export { layerNorm } from './layernorm.js';
