@@ -2,3 +2,4 @@
 export { fusedOpsEnabled, setFusedOps, untaped } from './common.js';
 export { gelu } from './gelu.js';
 export { layerNorm } from './layernorm.js';
+export { linear, sigmaLinear } from './linear.js';
