@@ -55,7 +55,7 @@ forEachBackend((backend) => {
     }
   });
 
-  test(`[${backend}] a σReparam block's forward + backward runs at most two thirds of the kernels of the composition`, async (t) => {
+  test(`[${backend}] a σReparam block's forward + backward runs at most 70 % of the kernels of the composition`, async (t) => {
     const b = new SpecBuilder();
     const ref = declareBlock(b, 0, { dim: 8, heads: 2, mlpDim: 16, qkv: 'joint', norm: 'pre', depth: 2, dropPath: 0, linear: { reparam: 'sigma', gammaInit: 'one', initStd: 0.3 } }, new Rng(1));
     const ps = b.params.map((s) => tf.tensor(s.init, s.shape));
@@ -73,7 +73,7 @@ forEachBackend((backend) => {
     };
     const [fusedN, plainN] = [await count(true), await count(false)];
     t.diagnostic(`kernels: fused ${fusedN}, unfused ${plainN}`);
-    assert.ok(fusedN <= (2 * plainN) / 3, `fused ${fusedN} vs unfused ${plainN}`);
+    assert.ok(fusedN <= 0.7 * plainN, `fused ${fusedN} vs unfused ${plainN}`);
     // No leaks: repeated fused backward passes leave the tensor count where it was.
     tf.dispose(step());
     const before = tf.memory().numTensors;
