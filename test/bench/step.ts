@@ -1,16 +1,26 @@
 // bench:step — ms/step and samples/s of the reference bench model (32×32×3, patch 4, dim 192, depth 6, 3 heads,
 // MLP 768, 10 classes, batch 32, AdamW, one thread): σReparam without LN and plain linear with pre-LN, per backend.
-// Usage: npm run bench:step [-- --backends wasm,cpu --steps 10 --warmup 2 --stock Identity,BatchMatMul]
+// Usage: npm run bench:step [-- --backends wasm,cpu --steps 10 --warmup 2 --stock Identity,BatchMatMul --family vit
+//        --fused on|off|both]
+// --fused both: also time every model with the fused ops (worker/kernels/fused) off, alternating step by step.
 // --stock K,...: on wasm, also time each model with those patched kernels swapped back to tfjs's stock ones (same run),
 // and report patched ÷ stock.
+// Every result also carries `kernels`: the kernels the engine dispatched in one whole training step (forward,
+// backward, power step, optimizer) and in one Transformer layer's power step + forward + backward, by kernel name.
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { ClassifyTask } from '../../worker/tasks/classify.js';
 import { Trainer, localReduce } from '../../worker/train/trainer.js';
+import type { VitModel } from '../../worker/models/vit.js';
 import { Rng } from '../../worker/nn/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
+import { countKernels, type KernelCount } from '../../worker/kernels/count.js';
+import { setFusedOps } from '../../worker/kernels/fused/index.js';
+import { applyBlock } from '../../worker/nn/layers.js';
+import { powerStep } from '../../worker/nn/linear.js';
+import type { ReplicaState } from '../../worker/train/state.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +29,43 @@ function arg(name: string, fallback: string): string {
 
 const BATCH = 32;
 const SIZE = 32;
+
+/**
+ * A model family the bench can build: its config overrides for a variant, and one Transformer layer as a
+ * function of the built model's state (for the per-layer kernel count). Add a family here when it exists.
+ */
+interface Family {
+  overrides(v: { reparam: string; norm: string }): Record<string, unknown>;
+  /** Power step of the layer's linears, then forward + backward of the layer alone on a random input. */
+  layer(model: VitModel, state: ReplicaState): () => tf.TensorContainer;
+}
+
+const FAMILIES: Record<string, Family> = {
+  vit: {
+    overrides: (v) => ({
+      model: { family: 'vit', variant: 'bench/4', imageSize: SIZE, reparam: v.reparam, norm: v.norm, pool: 'cls' },
+      data: { numClasses: 10 },
+    }),
+    layer: (model, state) => () => {
+      const blk = model.blocks[0];
+      const prefix = `blocks.${blk.index}.`;
+      const names = [...state.params.keys()].filter((n) => n.startsWith(prefix));
+      const buffers = new Map(state.buffers);
+      for (const l of model.linears.filter((r) => r.name.startsWith(prefix) && r.reparam !== 'none')) {
+        const { u, v } = powerStep(state.params.get(l.weight)! as unknown as tf.Tensor2D, buffers.get(l.u!) as tf.Tensor1D, 1);
+        buffers.set(l.u!, u);
+        buffers.set(l.v!, v);
+      }
+      const x = tf.randomNormal([BATCH, model.arch.tokens, model.arch.dim], 0, 1, 'float32', 1) as tf.Tensor3D;
+      const { grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+        const params = new Map(names.map((n, i) => [n, ps[i]]));
+        const out = applyBlock(blk, params, buffers, x, { temperature: 1, training: true, dropout: 0, attnDropout: 0, seed: 1 });
+        return tf.sum(out.x) as tf.Scalar;
+      })(names.map((n) => state.params.get(n)!));
+      return grads;
+    },
+  },
+};
 const VARIANTS = {
   sigmaReparam_noLN: { reparam: 'sigma', norm: 'none' },
   plain_preLN: { reparam: 'none', norm: 'pre' },
@@ -67,63 +114,95 @@ async function main(): Promise<void> {
   const requested = arg('backends', '');
   const backends = requested ? (requested.split(',') as BackendName[]) : await available();
   const stockNames = arg('stock', '').split(',').filter(Boolean);
-  const results: Array<{ backend: string; model: string; kernels: string; msPerStep: number; samplesPerSecond: number; steps: number; warmup: number; params: number }> = [];
+  const familyName = arg('family', 'vit');
+  const family = FAMILIES[familyName];
+  if (family === undefined) throw new Error(`--family ${familyName}: unknown (one of ${Object.keys(FAMILIES).join(', ')})`);
+  const fusedArg = arg('fused', 'on');
+  const fusedSets = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[fusedArg];
+  if (fusedSets === undefined) throw new Error(`--fused ${fusedArg}: use on, off or both`);
+  const results: Array<{
+    backend: string; model: string; kernels: string; fused: boolean; msPerStep: number; samplesPerSecond: number; steps: number;
+    warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount;
+  }> = [];
   for (const backend of backends) {
     const active = await initBackend(backend);
     // cpu is ~50× slower than wasm: fewer steps keep the bench within minutes.
     const steps = Number(arg('steps', active === 'cpu' ? '2' : '10'));
     const warmup = Number(arg('warmup', active === 'cpu' ? '1' : '2'));
     const kernelSets = active === 'wasm' && stockNames.length ? ['patched', `stock:${stockNames.join('+')}`] : ['patched'];
-    for (const [name, v] of Object.entries(VARIANTS)) {
-      for (const kernels of kernelSets) {
-        const time = async (): Promise<void> => {
-          const config = loadConfig({
-            env: {},
-            overrides: {
-              backend,
-              model: { variant: 'bench/4', imageSize: SIZE, reparam: v.reparam, norm: v.norm, pool: 'cls' },
-              data: { numClasses: 10 },
-              train: { globalBatch: BATCH },
-              optim: { name: 'adamw', lr: 1e-3 },
-            },
-          });
-          const trainer = new Trainer(config, new ClassifyTask(config), { totalSteps: warmup + steps });
-          const rng = new Rng(1);
-          const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
-          const times: number[] = [];
-          for (let s = 0; s < warmup + steps; s++) {
-            const t0 = performance.now();
-            await trainer.trainStep(batch, localReduce);
-            if (s >= warmup) times.push(performance.now() - t0);
-          }
-          const ms = median(times);
-          results.push({ backend: active, model: name, kernels, msPerStep: +ms.toFixed(1), samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: trainer.state.totalSize });
-          trainer.dispose();
-        };
-        await (kernels === 'patched' ? time() : withStockKernels(stockNames, time));
+    // Every configuration gets its own trainer; the timed steps alternate between them (one step each in turn),
+    // so that the load of a shared machine falls on all of them alike and their ratios hold.
+    const runs = Object.entries(VARIANTS).flatMap(([name, v]) => kernelSets.flatMap((kernels) => fusedSets.map((fusedOn) => {
+      const config = loadConfig({
+        env: {},
+        overrides: { backend, ...family.overrides(v), train: { globalBatch: BATCH }, optim: { name: 'adamw', lr: 1e-3 } },
+      });
+      const task = new ClassifyTask(config);
+      return { name, kernels, fusedOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[] };
+    })));
+    const rng = new Rng(1);
+    const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
+    const inSetting = async <T>(r: (typeof runs)[number], fn: () => Promise<T>): Promise<T> => {
+      setFusedOps(r.fusedOn);
+      try {
+        return await (r.kernels === 'patched' ? fn() : withStockKernels(stockNames, fn));
+      } finally {
+        setFusedOps(false);
       }
+    };
+    for (let s = 0; s < warmup + steps; s++) {
+      for (const r of runs) {
+        await inSetting(r, async () => {
+          const t0 = performance.now();
+          await r.trainer.trainStep(batch, localReduce);
+          if (s >= warmup) r.times.push(performance.now() - t0);
+        });
+      }
+    }
+    for (const r of runs) {
+      const ms = median(r.times);
+      // Counted after the timed steps: profiling adds bookkeeping per kernel.
+      const kernelsPerStep = await inSetting(r, () => countKernels(async () => {
+        await r.trainer.trainStep(batch, localReduce);
+        return [];
+      }));
+      const kernelsPerLayer = await inSetting(r, () => countKernels(family.layer(r.model, r.trainer.state)));
+      results.push({
+        backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, msPerStep: +ms.toFixed(1),
+        samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: r.trainer.state.totalSize,
+        kernelsPerStep, kernelsPerLayer,
+      });
+      r.trainer.dispose();
     }
   }
   const out = {
     bench: 'step',
+    family: familyName,
     config: { image: [SIZE, SIZE, 3], patch: 4, dim: 192, depth: 6, heads: 3, mlp: 768, classes: 10, batch: BATCH, optimizer: 'adamw', threads: 1 },
     node: process.version,
     cpu: cpus()[0]?.model,
     results,
     ratios: Object.fromEntries(
       backends.map((b) => {
-        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched');
-        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched');
+        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
+        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
         return [b, s && p ? +(s.msPerStep / p.msPerStep).toFixed(3) : null];
       }),
     ),
     patchedOverStock: Object.fromEntries(
       results.filter((r) => r.kernels !== 'patched').map((r) => {
-        const p = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched')!;
+        const p = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && q.fused === r.fused)!;
         return [`${r.backend}/${r.model}`, +(p.msPerStep / r.msPerStep).toFixed(3)];
       }),
     ),
-    note: 'ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
+    fusedOverUnfused: Object.fromEntries(
+      results.filter((r) => r.fused && r.kernels === 'patched').flatMap((r) => {
+        const u = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && !q.fused);
+        return u ? [[`${r.backend}/${r.model}`, +(r.msPerStep / u.msPerStep).toFixed(3)]] : [];
+      }),
+    ),
+    kernelCounts: Object.fromEntries(results.map((r) => [`${r.backend}/${r.model}/${r.kernels}/${r.fused ? 'fused' : 'unfused'}`, { step: r.kernelsPerStep.total, layer: r.kernelsPerLayer.total }])),
+    note: 'kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run (fused ops as the first --fused setting); fusedOverUnfused: ms/step with the fused ops ÷ without, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
   };
   console.log(JSON.stringify(out, null, 2));
 }

@@ -25,6 +25,7 @@ function rawBatchMatMul(be: WasmBackendLike): RawBatchMatMul {
 }
 
 const SMALL_PRODUCT = 4096;
+const MIN_INNER = 4;
 
 const shapeBytes = (shape: number[]): Uint8Array => new Uint8Array(new Int32Array(shape).buffer);
 
@@ -72,7 +73,10 @@ export function makeBatchMatMulWasm(fallback: tf.KernelFunc): tf.KernelFunc {
     // multiply-adds per product the stock loop is as fast (measured: [64,16,16]x[64,16,16] ties).
     const perProduct = batchB === 1 ? batch * m * k : m * k;
     const outOuter = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-    if (perProduct * n < SMALL_PRODUCT || tf.util.sizeFromShape(outOuter) !== batch) {
+    // k < MIN_INNER (outer products u·vᵀ, as in the σReparam weight gradient): XNNPACK's fully-connected operator
+    // returned wrong values and NaN there (a [1,192]ᵀ·[1,576] product inside a backward pass; alone it was right).
+    // With k that small the product is a memory-bound broadcast anyway: the stock loop loses nothing.
+    if (perProduct * n < SMALL_PRODUCT || k < MIN_INNER || tf.util.sizeFromShape(outOuter) !== batch) {
       return fallback({ inputs, backend, attrs });
     }
 

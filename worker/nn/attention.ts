@@ -4,6 +4,7 @@ import type { Rng } from './rng.js';
 import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
 import type { SpecBuilder, TensorMap } from './params.js';
 import { logSoftmax } from '../kernels/ops.js';
+import * as fused from '../kernels/fused/index.js';
 
 export type AttnType = 'self' | 'cross' | 'causal';
 
@@ -68,7 +69,28 @@ function splitHeads(t: tf.Tensor, b: number, len: number, heads: number, dh: num
   return tf.transpose(t.reshape([b, len, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, h, T, dh]
 }
 
+/** Additive mask [B|1, 1, Tq, Tk] from the causal flag and the key mask: 0 allowed, −1e9 masked; undefined: none. */
+function additiveMask(inp: AttentionInputs, B: number, Tq: number, Tk: number): tf.Tensor | undefined {
+  const NEG = -1e9;
+  let mask: tf.Tensor | undefined;
+  if (inp.causal) mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0)), NEG).reshape([1, 1, Tq, Tk]);
+  if (inp.keyMask) {
+    const km = tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]);
+    mask = mask ? tf.add(mask, km) : km;
+  }
+  return mask;
+}
+
+/** Mean of the row entropies [B, h, Tq] per head over valid queries and the batch → [h]. */
+function headEntropy(rowEnt: tf.Tensor, inp: AttentionInputs, B: number, Tq: number): tf.Tensor1D {
+  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
+  if (!qMask) return tf.mean(rowEnt, [0, 2]) as tf.Tensor1D;
+  return tf.div(tf.sum(tf.mul(rowEnt, qMask.reshape([B, 1, Tq])), [0, 2]), tf.maximum(tf.sum(qMask), 1)) as tf.Tensor1D;
+}
+
 export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap, inp: AttentionInputs): AttentionOutput {
+  const dropping = inp.attnDropout !== undefined && inp.attnDropout.rate > 0;
+  if (fused.fusedOpsEnabled() && !dropping) return fusedAttention(ref, params, buffers, inp);
   const { x } = inp;
   const ctx = inp.context ?? x;
   const [B, Tq] = x.shape;
@@ -115,4 +137,32 @@ export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: Te
   const out = tf.transpose(tf.matMul(probs, vh), [0, 2, 1, 3]).reshape([B, Tq, ref.dim]); // [B, Tq, dim]
   const y = applyLinear(ref.proj, params, buffers, out) as tf.Tensor3D;
   return { y, entropy };
+}
+
+/**
+ * The same attention with the core (heads split, scores, mask, scale, softmax, entropy, × V, heads merged) as one
+ * fused op, kernels/fused/attention.ts. Attention dropout needs the probabilities outside it: the unfused path.
+ */
+function fusedAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap, inp: AttentionInputs): AttentionOutput {
+  const { x } = inp;
+  const ctx = inp.context ?? x;
+  const [B, Tq] = x.shape;
+  const Tk = ctx.shape[1];
+  const opts = {
+    heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature), mask: additiveMask(inp, B, Tq, Tk),
+    reduceEntropy: (rows: tf.Tensor) => headEntropy(rows, inp, B, Tq),
+  };
+  let core: fused.AttentionCoreOutput;
+  if (ref.joint && !inp.context) {
+    const qkv = applyLinear(ref.joint, params, buffers, x); // [B, T, 3·dim]
+    core = fused.attentionCore({ qkv, batch: B, tokens: Tq }, opts, logSoftmax);
+  } else {
+    if (!ref.q || !ref.k || !ref.v) throw new Error(`attention ${ref.name}: cross attention needs separate q/k/v projections`);
+    const q = applyLinear(ref.q, params, buffers, x) as tf.Tensor3D;
+    const k = applyLinear(ref.k, params, buffers, ctx) as tf.Tensor3D;
+    const v = applyLinear(ref.v, params, buffers, ctx) as tf.Tensor3D;
+    core = fused.attentionCore({ q, k, v }, opts, logSoftmax);
+  }
+  const y = applyLinear(ref.proj, params, buffers, core.y) as tf.Tensor3D;
+  return { y, entropy: core.entropy as tf.Tensor1D };
 }

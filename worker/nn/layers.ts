@@ -4,6 +4,7 @@ import type { Rng } from './rng.js';
 import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
 import { declareAttention, applyAttention, type AttentionRef } from './attention.js';
 import { SpecBuilder, filled, get, type TensorMap } from './params.js';
+import * as fused from '../kernels/fused/index.js';
 
 export type NormMode = 'pre' | 'post' | 'none' | 'deepnorm';
 
@@ -21,8 +22,9 @@ export function declareLayerNorm(b: SpecBuilder, name: string, dim: number): Nor
   };
 }
 
-/** LayerNorm over the last axis, eps 1e-6 (ViT's choice). */
+/** LayerNorm over the last axis, eps 1e-6 (ViT's choice). One fused op when the fused ops are on. */
 export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): tf.Tensor {
+  if (fused.fusedOpsEnabled()) return fused.layerNorm(x, get(params, ref.scale), get(params, ref.shift), 1e-6);
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
   const variance = tf.mean(tf.square(xc), -1, true);
@@ -30,8 +32,9 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
   return tf.add(tf.mul(y, get(params, ref.scale)), get(params, ref.shift));
 }
 
-/** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). */
+/** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). One fused op when on. */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (fused.fusedOpsEnabled()) return fused.gelu(x);
   const c = Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
@@ -136,7 +139,9 @@ function dropPath(x: tf.Tensor3D, p: number, seed: number, training: boolean): t
 
 export function applyBlock(ref: BlockRef, params: TensorMap, buffers: TensorMap, x: tf.Tensor3D, o: BlockRunOptions): BlockOutput {
   const attnIn = (ref.norm === 'pre' ? applyLayerNorm(ref.ln1!, params, x) : x) as tf.Tensor3D;
-  const maxTokenNorm = tf.max(tf.norm(attnIn, 'euclidean', -1)) as tf.Scalar;
+  const maxTokenNorm = (fused.fusedOpsEnabled()
+    ? fused.untaped((t) => tf.sqrt(tf.max(tf.sum(tf.square(t), -1))), attnIn) // a diagnostic: off the tape
+    : tf.max(tf.norm(attnIn, 'euclidean', -1))) as tf.Scalar;
   const a = applyAttention(ref.attn, params, buffers, {
     x: attnIn,
     keyMask: o.keyMask,

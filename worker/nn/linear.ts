@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng.js';
 import { normalize, topSingular } from './spectral.js';
 import { SpecBuilder, get, filled, type TensorMap } from './params.js';
+import * as fused from '../kernels/fused/index.js';
 
 export type ReparamMode = 'sigma' | 'stats' | 'none';
 
@@ -73,25 +74,26 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   return t;
 }
 
-function l2normalize(x: tf.Tensor1D): tf.Tensor1D {
-  // eps as in torch.nn.functional.normalize
-  return tf.div(x, tf.maximum(tf.norm(x), 1e-12));
+/** x / max(‖x‖, 1e-12) (torch.nn.functional.normalize's eps) for a row x [1, n]: ‖x‖² as one x·xᵀ product. */
+function l2normalizeRow(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(x, tf.rsqrt(tf.maximum(tf.matMul(x, x, false, true), 1e-24))) as tf.Tensor2D;
 }
 
 /**
  * One or more power-iteration steps from the stored u (no gradient: run outside the gradient tape):
  *   v = normalize(W_pt u);  u' = normalize(W_ptᵀ v)   with W_pt = Wᵀ in our layout.
- * Returns the new (u', v); the caller stores them as the layer's buffers.
+ * Returns the new (u', v); the caller stores them as the layer's buffers. u and v stay rows [1, n] throughout, so
+ * that a step is two products and two normalisations (5 kernels each) with no reshapes in between.
  */
 export function powerStep(w: tf.Tensor2D, u: tf.Tensor1D, iterations: number): { u: tf.Tensor1D; v: tf.Tensor1D } {
   return tf.tidy(() => {
-    let uu = u;
-    let vv: tf.Tensor1D = u; // replaced in the first iteration
+    let uu = u.reshape([1, -1]) as tf.Tensor2D;
+    let vv: tf.Tensor2D = uu; // replaced in the first iteration
     for (let i = 0; i < iterations; i++) {
-      vv = l2normalize(tf.matMul(uu.reshape([1, -1]), w).reshape([-1]) as tf.Tensor1D); // W_pt u = uᵀ W  → [out]
-      uu = l2normalize(tf.matMul(w, vv.reshape([-1, 1])).reshape([-1]) as tf.Tensor1D); // W_ptᵀ v = W v → [in]
+      vv = l2normalizeRow(tf.matMul(uu, w)); // (W_pt u)ᵀ = uᵀ W  → [1, out]
+      uu = l2normalizeRow(tf.matMul(vv, w, false, true)); // (W_ptᵀ v)ᵀ = vᵀ Wᵀ → [1, in]
     }
-    return { u: uu, v: vv };
+    return { u: uu.reshape([-1]) as tf.Tensor1D, v: vv.reshape([-1]) as tf.Tensor1D };
   });
 }
 
@@ -108,8 +110,20 @@ export function effectiveWeight(ref: LinearRef, params: TensorMap, buffers: Tens
   return tf.mul(w, tf.div(get(params, ref.gamma!), sigma)) as tf.Tensor2D;
 }
 
-/** y = x Ŵ + b for x of shape [..., in] → [..., out]. */
+/**
+ * y = x Ŵ + b for x of shape [..., in] → [..., out]. With the fused ops on, one op (σReparam: the γ/σ scale and σ
+ * itself inside it, kernels/fused/linear.ts).
+ */
 export function applyLinear(ref: LinearRef, params: TensorMap, buffers: TensorMap, x: tf.Tensor): tf.Tensor {
+  if (fused.fusedOpsEnabled()) {
+    const x2 = x.reshape([-1, ref.inFeatures]) as tf.Tensor2D;
+    const w = get(params, ref.weight) as tf.Tensor2D;
+    const b = ref.bias ? get(params, ref.bias) : undefined;
+    const y = ref.reparam === 'sigma'
+      ? fused.sigmaLinear(x2, w, get(params, ref.gamma!), get(buffers, ref.u!), get(buffers, ref.v!), b)
+      : fused.linear(x2, w, b);
+    return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), ref.outFeatures]);
+  }
   const w = effectiveWeight(ref, params, buffers);
   const lead = x.shape.slice(0, -1);
   let y: tf.Tensor = tf.matMul(x.reshape([-1, ref.inFeatures]) as tf.Tensor2D, w);

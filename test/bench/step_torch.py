@@ -1,0 +1,102 @@
+# The peer of bench:step, run by hand only (never in CI): the same bench ViT (32×32×3, patch 4, dim 192, depth 6,
+# 3 heads, MLP 768, 10 classes, cls token, batch 32, AdamW) in PyTorch eager on one CPU thread, σReparam without LN
+# and plain pre-LN, as JSON. Usage (Debian's python3-torch; its libblas.so.3 alternative may be the slow reference
+# BLAS, so point it at OpenBLAS for this process only):
+#   OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
+#     /usr/bin/python3 test/bench/step_torch.py [--steps 10 --warmup 2]
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SigmaLinear(nn.Linear):
+    """σReparam (Zhai et al. 2023): W' = γ/σ(W) · W, σ by one power step per training forward."""
+
+    def __init__(self, i, o):
+        super().__init__(i, o)
+        self.gamma = nn.Parameter(torch.ones(()))
+        self.register_buffer('u', F.normalize(torch.randn(i), dim=0))
+        self.register_buffer('v', F.normalize(torch.randn(o), dim=0))
+
+    def forward(self, x):
+        if self.training:
+            with torch.no_grad():
+                self.v = F.normalize(self.weight @ self.u, dim=0)
+                self.u = F.normalize(self.weight.t() @ self.v, dim=0)
+        sigma = torch.einsum('o,oi,i->', self.v, self.weight, self.u)
+        return F.linear(x, self.weight * (self.gamma / sigma), self.bias)
+
+
+class Block(nn.Module):
+    def __init__(self, d, h, m, lin, ln):
+        super().__init__()
+        self.h = h
+        self.qkv, self.proj, self.fc1, self.fc2 = lin(d, 3 * d), lin(d, d), lin(d, m), lin(m, d)
+        self.ln1 = nn.LayerNorm(d, eps=1e-6) if ln else nn.Identity()
+        self.ln2 = nn.LayerNorm(d, eps=1e-6) if ln else nn.Identity()
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.h), -1)
+        entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1).mean((0, 2)).detach()  # as sigmatrain reports it
+        x = x + self.proj((p @ v).transpose(1, 2).reshape(b, t, d))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate='tanh')), entropy
+
+
+class ViT(nn.Module):
+    def __init__(self, sigma, ln, d=192, depth=6, h=3, m=768, patch=4, size=32, classes=10):
+        super().__init__()
+        lin = SigmaLinear if sigma else nn.Linear
+        self.patch = patch
+        self.embed = lin(patch * patch * 3, d)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.randn(1, (size // patch) ** 2 + 1, d) * 0.02)
+        self.blocks = nn.ModuleList(Block(d, h, m, lin, ln) for _ in range(depth))
+        self.norm = nn.LayerNorm(d, eps=1e-6) if ln else nn.Identity()
+        self.head = lin(d, classes)
+
+    def forward(self, x):  # x [B, H, W, C]
+        b, s, _, c = x.shape
+        g = s // self.patch
+        x = x.view(b, g, self.patch, g, self.patch, c).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, -1)
+        x = torch.cat([self.cls.expand(b, -1, -1), self.embed(x)], 1) + self.pos
+        for blk in self.blocks:
+            x, _ = blk(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--warmup', type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 32, 32, 3), torch.arange(32) % 10
+    results = []
+    for name, sigma, ln in [('sigmaReparam_noLN', True, False), ('plain_preLN', False, True)]:
+        model = ViT(sigma, ln)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        times = []
+        for s in range(a.warmup + a.steps):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y, reduction='sum')
+            loss.backward()
+            opt.step()
+            if s >= a.warmup:
+                times.append((time.perf_counter() - t0) * 1000)
+        ms = statistics.median(times)
+        results.append({'model': name, 'msPerStep': round(ms, 1), 'samplesPerSecond': round(32000 / ms, 2)})
+    print(json.dumps({'bench': 'step', 'peer': f'pytorch {torch.__version__}', 'threads': torch.get_num_threads(), 'results': results}, indent=2))
+
+
+if __name__ == '__main__':
+    main()
