@@ -1,11 +1,12 @@
 // A toy sequence task that proves the seams: reverse a random token sequence (lengths vary, token 0 pads) with the
 // encoder family. Batches are counted in tokens; loss and accuracy are sums over real target tokens. Data comes from
-// the seed alone (train and validation sets drawn once), batched by the same shuffled-global-batch sampler as images.
+// the seed alone (train and validation sets drawn once), batched by a BatchPlanner (data/batching.ts; by count here).
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import { Rng, deriveSeed } from '../data/rng.js';
-import { globalBatches, splitForRank, stepsPerEpoch } from '../data/sampler.js';
+import { splitForRank } from '../data/sampler.js';
+import { countPlanner, type BatchPlanner } from '../data/batching.js';
 import { buildModel } from '../models/index.js';
 import type { Model } from '../models/model.js';
 import { logSoftmax } from '../kernels/ops.js';
@@ -61,21 +62,26 @@ function gather(s: Sequences, ids: Int32Array, L: number): ReverseBatch {
 class ReverseData implements TaskData<ReverseBatch> {
   readonly stepsPerEpoch: number;
   readonly initiallySkipped = [];
-  private epochOf = -1;
-  private batches: Int32Array[] = [];
-  constructor(private readonly train: Sequences, private readonly val: Sequences, private readonly L: number, private readonly config: Readonly<Config>) {
-    this.stepsPerEpoch = stepsPerEpoch(train.n, config.train.globalBatch, false);
+  private planKey = '';
+  private plan: Int32Array[] = [];
+  constructor(
+    private readonly train: Sequences, private readonly val: Sequences, private readonly L: number, private readonly config: Readonly<Config>,
+    private readonly planner: BatchPlanner,
+  ) {
+    // Every rank gets the same number of batches; a count plan's length does not depend on the world size.
+    this.stepsPerEpoch = planner({ sizes: train.lengths, seed: config.seed, epoch: 0, rank: 0, worldSize: 1 }).length;
   }
   get description(): string {
     return `${this.train.n} train and ${this.val.n} val sequences of ≤${this.L} tokens`;
   }
   async trainBatch(step: number, worldSize: number, rank: number): Promise<ReverseBatch> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
-    if (epoch !== this.epochOf) {
-      this.batches = globalBatches(this.train.n, this.config.seed, epoch, this.config.train.globalBatch);
-      this.epochOf = epoch;
+    const key = `${epoch}/${worldSize}/${rank}`;
+    if (key !== this.planKey) {
+      this.plan = this.planner({ sizes: this.train.lengths, seed: this.config.seed, epoch, rank, worldSize });
+      this.planKey = key;
     }
-    return gather(this.train, splitForRank(this.batches[step % this.stepsPerEpoch], worldSize, rank), this.L);
+    return gather(this.train, this.plan[step % this.stepsPerEpoch], this.L);
   }
   async *valBatches(worldSize: number, rank: number): AsyncIterable<ReverseBatch> {
     yield gather(this.val, splitForRank(Int32Array.from({ length: this.val.n }, (_, i) => i), worldSize, rank), this.L);
@@ -115,7 +121,7 @@ export class ReverseTask implements Task<ReverseBatch> {
     return new ReverseData(
       drawSequences(r.trainSize, r.vocab, r.minLength, r.maxLength, this.config.seed, 0),
       drawSequences(r.valSize, r.vocab, r.minLength, r.maxLength, this.config.seed, 1),
-      this.L, this.config,
+      this.L, this.config, countPlanner(this.config.train.globalBatch),
     );
   }
 

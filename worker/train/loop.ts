@@ -117,7 +117,7 @@ export async function runLoop<B extends TaskBatch>(ctx: LoopContext<B>, hooks: L
       hooks.onDiagnostics?.(d);
     }
     const every = config.dist.consistencyEverySteps;
-    if (collective.worldSize > 1 && ((every > 0 && done % every === 0) || done === ctx.totalSteps)) await checkConsistency(trainer, collective, log);
+    if ((every > 0 && done % every === 0) || done === ctx.totalSteps) await checkConsistency(trainer, collective, log);
   }
   return true;
 }
