@@ -135,9 +135,14 @@ test('the coordinator SIGKILLed and restarted: the workers re-attach and the job
     killTree(launch.child.pid);
   }
   assert.ok(coord2!.messages(/^re-attached worker/).length >= 1, 'the new coordinator re-attached running workers');
-  assertExactlyOnce(dir, TOTAL);
+  const entries = assertExactlyOnce(dir, TOTAL);
   const rel = await finalParamsDiffer(dir, await uninterrupted());
-  assert.ok(rel <= 1e-5, `final parameters differ from an uninterrupted run by ${rel} (relative)`);
+  // Re-attached at world size 2 throughout, the sums are added in the same order as uninterrupted: within 1e-5. On a
+  // loaded machine a worker can also be declared lost while the coordinator is away; steps run at world size 1 then
+  // add their sums in another order, which alone moves the parameters by up to the 1- vs 2-worker distance.
+  const alone = entries.filter((e) => e.worldSize !== 2).length;
+  const floor = alone === 0 ? 0 : await finalParamsDiffer(await uninterrupted(EPOCHS, 1), await uninterrupted());
+  assert.ok(rel <= Math.max(1e-5, 2 * floor), `final parameters differ from an uninterrupted run by ${rel} (relative; ${alone} steps at another world size, 1 vs 2 workers uninterrupted: ${floor})`);
 });
 
 test('SIGTERM writes a final checkpoint; resuming from it equals an uninterrupted run bitwise (cpu)', { timeout: 240_000 }, async () => {
