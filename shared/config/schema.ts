@@ -6,9 +6,10 @@ export interface Config {
   seed: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   model: {
-    family: 'vit' | 'encoder';
+    family: 'vit' | 'encoder' | 'lm';
     variant: string;
     encoder: { dim: number; depth: number; heads: number; mlpDim: number };
+    lm: { variant: string; maxPositions: number; activation: 'relu' | 'gelu' };
     imageSize: number;
     patchSize: number;
     reparam: 'sigma' | 'stats' | 'none';
@@ -27,13 +28,14 @@ export interface Config {
     temperatureSchedule: { fromEpoch?: number; fromStep?: number; value: number }[];
   };
   data: {
-    kind: 'shapes' | 'imagefolder' | 'imagenet';
+    kind: 'shapes' | 'imagefolder' | 'imagenet' | 'wikitext';
     root: string;
     numClasses: number;
     mean: [number, number, number];
     std: [number, number, number];
     shapes: { trainPerClass: number; valPerClass: number };
     reverse: { vocab: number; minLength: number; maxLength: number; trainSize: number; valSize: number };
+    wikitext: { variant: 'tokens' | 'raw'; blockSize: number; scoreLast: number; minCount: number; cacheDir: string; evalBatch: number };
     valLabels: string;
     interpolation: 'bicubic' | 'bilinear';
     evalCropPct: number;
@@ -114,7 +116,7 @@ export interface Config {
 
 export const schema = {
   task: {
-    doc: 'What the job is (worker/tasks/): classify (images: shapes, imagefolder, imagenet) or reverse (toy sequence reversal, the proof of the Task seam).',
+    doc: 'What the job is (worker/tasks/): classify (images: shapes, imagefolder, imagenet), reverse (toy sequence reversal, the proof of the Task seam) or lm (language modelling on WikiText-103: model.family lm, data.kind wikitext).',
     format: [...TASK_NAMES],
     default: 'classify',
   },
@@ -125,7 +127,7 @@ export const schema = {
     default: 'auto',
   },
   model: {
-    family: { doc: 'Model family (one file per family in worker/models): vit (images) or encoder (token sequences).', format: ['vit', 'encoder'], default: 'vit' },
+    family: { doc: 'Model family (one file per family in worker/models): vit (images), encoder (token sequences) or lm (decoder-only causal language model).', format: ['vit', 'encoder', 'lm'], default: 'vit' },
     variant: {
       doc: 'vit: variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
       format: 'string',
@@ -136,6 +138,15 @@ export const schema = {
       depth: { doc: 'encoder: blocks.', format: 'positive-int', default: 2 },
       heads: { doc: 'encoder: attention heads (dim must divide by it).', format: 'positive-int', default: 4 },
       mlpDim: { doc: 'encoder: MLP hidden width.', format: 'positive-int', default: 128 },
+    },
+    lm: {
+      variant: {
+        doc: 'lm: a width (test, tiny, demo, base = 6 layers of d512, big), "<M>L" at d512/FFN 2048/8 heads (e.g. "32L", the paper\'s WikiText-103 depth) or "<width>-<M>L" (e.g. "tiny-4L"). Norm, σReparam and Q/K/V split come from model.norm, model.reparam, model.qkv.',
+        format: 'string',
+        default: 'tiny',
+      },
+      maxPositions: { doc: 'lm: longest sequence the sinusoidal position table covers; at least data.wikitext.blockSize.', format: 'positive-int', default: 512 },
+      activation: { doc: 'lm: FFN non-linearity (relu as fairseq\'s transformer_lm, or gelu).', format: ['relu', 'gelu'], default: 'relu' },
     },
     imageSize: { doc: 'Input image side in pixels (square).', format: 'positive-int', default: 16 },
     patchSize: { doc: 'Patch side in pixels; 0 takes the variant\'s.', format: 'count', default: 0 },
@@ -164,8 +175,8 @@ export const schema = {
   },
   data: {
     kind: {
-      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations.',
-      format: ['shapes', 'imagefolder', 'imagenet'],
+      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations; wikitext: WikiText-103 (task lm) under data.root.',
+      format: ['shapes', 'imagefolder', 'imagenet', 'wikitext'],
       default: 'shapes',
     },
     root: { doc: 'Dataset root directory (holds train/ and val/).', format: 'string', default: 'data/shapes16' },
@@ -182,6 +193,14 @@ export const schema = {
       maxLength: { doc: 'reverse: longest sequence (the padded length).', format: 'positive-int', default: 8 },
       trainSize: { doc: 'reverse: training sequences, drawn from the seed.', format: 'positive-int', default: 4096 },
       valSize: { doc: 'reverse: validation sequences, drawn from the seed.', format: 'positive-int', default: 512 },
+    },
+    wikitext: {
+      variant: { doc: 'wikitext: tokens (wikitext-103/wiki.*.tokens, the benchmark) or raw (wikitext-103-raw/wiki.*.raw), found under data.root (or data.root itself holding the files).', format: ['tokens', 'raw'], default: 'tokens' },
+      blockSize: { doc: 'wikitext: tokens per training block (fairseq --tokens-per-sample) and per evaluation window; train.globalBatch counts blocks.', format: 'positive-int', default: 512 },
+      scoreLast: { doc: 'wikitext: evaluation scores the last this many tokens of each window (the window advances by it; the first window scores all), so each token has ≥ blockSize − scoreLast tokens of context. The paper: 512/256.', format: 'positive-int', default: 256 },
+      minCount: { doc: 'wikitext: words seen fewer times in the training file read as <unk> (1: every word, the WikiText-103 vocabulary of 267 735).', format: 'positive-int', default: 1 },
+      cacheDir: { doc: 'wikitext: where the vocabulary and token caches go ("": <dataset folder>/sigmatrain-cache); set it when the dataset folder is read-only. Prepared once; concurrent workers wait on a lock.', format: 'string', default: '' },
+      evalBatch: { doc: 'wikitext: evaluation windows per forward (each forward holds [evalBatch, blockSize, vocabulary] logits: 2 × 512 × 267 735 floats ≈ 1.1 GB on WikiText-103).', format: 'positive-int', default: 2 },
     },
     valLabels: { doc: 'imagenet: path of LOC_val_solution.csv for a flat val/ ("" searches root, val/ and the Kaggle layout).', format: 'string', default: '' },
     interpolation: { doc: 'imagenet: resize interpolation.', format: ['bicubic', 'bilinear'], default: 'bicubic' },

@@ -5,6 +5,7 @@ import { SigmaError } from '../../shared/errors.js';
 import type { Model } from './model.js';
 import { buildVit } from './vit.js';
 import { buildEncoder } from './encoder.js';
+import { buildLm } from './lm.js';
 
 export type { Model, AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
 
@@ -36,6 +37,14 @@ const FAMILIES: Record<Config['model']['family'], Builder> = {
       ...m.encoder, vocab: t.vocab, maxLength: t.maxLength, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, norm: m.norm,
       initStd: m.initStd, seed: config.seed,
     });
+  },
+  lm: (config, t) => {
+    const m = config.model;
+    if (!t.vocab) throw new SigmaError('SGT_CONFIG_INVALID', `model.family lm needs a task with a token vocabulary (task: ${config.task})`);
+    // No padding id: LM blocks are full, and a shorter evaluation window is masked (padId −1 zeroes no row).
+    return buildLm({
+      ...m.lm, vocabSize: t.vocab, padId: -1, norm: m.norm, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, seed: config.seed,
+    }) as Model;
   },
 };
 

@@ -7,9 +7,10 @@ import type { LinearRef } from '../nn/linear.js';
 import { deepNormConstants } from '../nn/layers.js';
 import { SigmaError } from '../../shared/errors.js';
 import { logSoftmax } from '../kernels/ops.js';
+import { powerUpdates } from './power.js';
 import type { IncrementalDecoder } from '../decode/beam.js';
 import {
-  WIDTHS, applyStack, tidyObject, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant, powerStepAll, sitesOf,
+  WIDTHS, applyStack, tidyObject, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant, sitesOf,
   stepStack, tiedLogits, type AttentionSite, type ForwardResult, type ModelForwardOptions, type SelfCache,
   type StackOptions, type Width,
 } from './transformer.js';
@@ -71,7 +72,9 @@ export function buildLm(o: LmOptions): LmModel {
     const tokens = inputs['tokens'] as tf.Tensor2D | undefined;
     if (!tokens || tokens.rank !== 2) throw new Error(`lm: expected input tokens [B, T] int32, got [${tokens?.shape}]`);
     const [B, T] = tokens.shape;
-    const { buffers, updates } = f.training ? powerStepAll(linears, params, buffers0) : { buffers: buffers0, updates: new Map<string, tf.Tensor>() };
+    // σReparam's power step only where the trainer asks for it (the first micro-batch of a step): a later
+    // micro-batch that advanced u/v again would leave replicas with different micro-batch counts out of step.
+    const { buffers, updates } = powerUpdates(linears, params, buffers0, f.training ? f.powerIterations ?? 0 : 0);
     const mask = maskOf(inputs, 'mask', 'lengths', B, T);
     const E = get(params, embed) as tf.Tensor2D;
     const x0 = embedTokens(E, tokens, 0, o.maxPositions);

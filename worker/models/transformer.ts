@@ -23,7 +23,7 @@ export interface ForwardResult {
   /** σReparam u/v after this (training) forward's power step, by buffer name. */
   bufferUpdates: Map<string, tf.Tensor>;
 }
-export interface ModelForwardOptions { training: boolean; temperature: number; dropout: number; attnDropout: number; seed: number }
+export interface ModelForwardOptions { training: boolean; temperature: number; dropout: number; attnDropout: number; seed: number; powerIterations?: number }
 // ---- end of the seam types.
 
 /** Widths of the token Transformers: d, heads, FFN, and the depth a bare width name means. */
