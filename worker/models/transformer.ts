@@ -9,22 +9,9 @@ import { declareLayerNorm, applyLayerNorm, gelu, type NormMode, type NormRef } f
 import { sinusoidalPositions } from '../nn/positions.js';
 import { logSoftmax } from '../kernels/ops.js';
 
-// ---- Model seam types. TO BE REPLACED by `import type {...} from './model.js'` once worker/models/model.ts lands
-// (same shapes as the seam's definition; nothing here depends on anything else in it).
-export type AttnKind = 'self' | 'causal' | 'cross';
-export interface AttentionSite { name: string; layer: number; kind: AttnKind; heads: number; tokens?: number }
-export interface ForwardResult {
-  /** seq2seq and LM: 'logits' [B, T, V]. */
-  outputs: Record<string, tf.Tensor>;
-  /** One per attention site, in attentionSites order: mean entropy per head [heads] over non-pad queries and batch, nats. */
-  entropy: tf.Tensor1D[];
-  /** One per attention site: largest norm of a (non-pad) token entering it. */
-  maxTokenNorm: tf.Scalar[];
-  /** σReparam u/v after this (training) forward's power step, by buffer name. */
-  bufferUpdates: Map<string, tf.Tensor>;
-}
-export interface ModelForwardOptions { training: boolean; temperature: number; dropout: number; attnDropout: number; seed: number }
-// ---- end of the seam types.
+import type { AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
+
+export type { AttentionSite, AttnKind, ForwardResult, ModelForwardOptions };
 
 /** Widths of the token Transformers: d, heads, FFN, and the depth a bare width name means. */
 export interface Width { dim: number; heads: number; ffn: number; layers: number }
