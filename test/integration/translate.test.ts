@@ -16,7 +16,7 @@ const CONFIG = fileURLToPath(new URL('../../../configs/wmt-demo.yaml', import.me
 test('translate: vocab, train (summary prints bleu=), vocabulary recorded and enforced, translate on stdin', { timeout: 600_000 }, async () => {
   const root = tempDir('mt-root');
   await writeDemoCorpus(root, { seed: 3, train: 1200, dev: 16, test: 24 });
-  const data = ['--config', CONFIG, '--data.root', root, '--data.wmt.vocabSize', '300'];
+  const data = ['--config', CONFIG, '--data.root', root, '--data.wmt.vocabSize', '400'];
   const common = [
     ...data, '--model.seq2seq.variant', 'tiny', '--train.maxSteps', '12', '--train.maxTokens', '512', '--data.wmt.plannedWorkers', '1',
     '--decode.beam', '2', '--metrics.port', '0',
@@ -43,7 +43,7 @@ test('translate: vocab, train (summary prints bleu=), vocabulary recorded and en
   assert.equal((state.state ?? state).architecture!.vocabHash, hash);
 
   // Resuming with another vocabulary (another size) is refused, naming the vocabulary hash.
-  const r = sigmatrain(['train', '--run-dir', runDir, '--resume', 'auto', ...common.map((a) => (a === '300' ? '280' : a)), '--train.maxSteps', '14']);
+  const r = sigmatrain(['train', '--run-dir', runDir, '--resume', 'auto', ...common.map((a) => (a === '400' ? '420' : a)), '--train.maxSteps', '14']);
   assert.notEqual(await r.exit, 0);
   assert.match(r.text.join('\n'), /vocabHash/);
 

@@ -305,6 +305,8 @@ export class TranslateTask implements Task<TranslateBatch> {
   readonly evalChunk = 64;
   private built?: Model;
   private data?: TranslateData;
+  /** The raw reference of sentence `id` of set `set` (from the data after open; tests may set their own). */
+  referenceOf: (set: string, id: number) => string = (set, id) => this.data!.reference(set, id);
   /** The vocabulary this run uses (after open). */
   vocab?: Vocab;
 
@@ -377,7 +379,7 @@ export class TranslateTask implements Task<TranslateBatch> {
     const hyps = await this.translateIds(m, inputs.src as tf.Tensor2D, b.srcLengths);
     tf.dispose([...Object.values(inputs), ...Object.values(targets)]);
     const texts = await Promise.all(hyps.map((h) => vocab.decode(h)));
-    const refs = Array.from(b.ids, (id) => this.data!.reference(set, id));
+    const refs = Array.from(b.ids, (id) => this.referenceOf(set, id));
     return {
       n: b.samples, nll: nll!, tokens: tokens!,
       ...bleuStatsToRecord(bleuStats(texts, [refs], { tokenize: '13a' })),

@@ -91,3 +91,35 @@ test('resplit: a step planned for 2 ranks run on 3 (or 1) ranks gives each pair 
     assert.ok(Math.max(...counts) - Math.min(...counts) <= 1);
   }
 });
+
+test('evaluateBatch on a tiny model: n, target tokens, BLEU statistics against its own output are all matches, no leaked tensors', async () => {
+  await initBackend('cpu');
+  const { loadConfig } = await import('../../../../shared/config/index.js');
+  const { TranslateTask } = await import('../../../../worker/tasks/translate.js');
+  const config = loadConfig({ env: {}, overrides: { task: 'translate', model: { family: 'seq2seq', seq2seq: { variant: 'test', maxPositions: 32 } }, data: { kind: 'wmt', wmt: { valid: 'a', test: 'b' } }, decode: { beam: 2, maxLenA: 0, maxLenB: 6 } } });
+  const words = ['<s>', '<pad>', '</s>', '<unk>', 'ein', 'zwei', 'drei', 'Haus', 'Vogel', 'rot', 'blau', '.'];
+  const decode = async (ids: ArrayLike<number>) => Array.from(ids).filter((i) => i > 3).map((i) => words[i]).join(' ');
+  const vocab = { path: 'mem', hash: 'h', size: words.length, bos: 0, pad: 1, eos: 2, unk: 3, encode: async () => new Int32Array(), encodeBatch: async () => [], decode };
+  const task = new TranslateTask(config);
+  task.useVocab(vocab);
+  const params = new Map(task.model.params.map((s) => [s.name, tf.tensor(s.init, s.shape)]));
+  const buffers = new Map(task.model.buffers.map((s) => [s.name, tf.tensor(s.init, s.shape)]));
+  const b = makeBatch([Int32Array.from([4, 7]), Int32Array.from([5, 8, 9, 11])], [Int32Array.from([4, 7, 11]), Int32Array.from([6])], Int32Array.from([0, 1]));
+  const m = { model: task.model, params, buffers, temperature: 1 };
+  // References = the model's own beam output: every hypothesis n-gram matches.
+  const own = await task.translateIds(m, tf.tensor2d(b.src, [2, b.S], 'int32'), b.srcLengths);
+  const texts = await Promise.all(own.map(decode));
+  task.referenceOf = (_set, id) => texts[id]!;
+  const before = tf.memory().numTensors;
+  const r = await task.evaluateBatch(b, m, 'a');
+  assert.equal(tf.memory().numTensors, before, 'evaluateBatch disposes what it makes');
+  assert.equal(r.n, 2);
+  assert.equal(r.tokens, 4 + 2);
+  assert.ok(r.nll! > 0 && Number.isFinite(r.nll));
+  for (let k = 1; k <= 4; k++) assert.equal(r[`bleu_counts_${k}`], r[`bleu_totals_${k}`]);
+  assert.equal(r.bleu_sys_len, r.bleu_ref_len);
+  const metrics = task.metricsOf(r, 'a');
+  assert.deepEqual(Object.keys(metrics).sort(), ['valid_bleu', 'valid_chrf', 'valid_loss', 'valid_ppl']);
+  assert.deepEqual(Object.keys(task.metricsOf(r, 'b')).sort(), ['bleu', 'chrf', 'test_loss', 'test_ppl']);
+  tf.dispose([...params.values(), ...buffers.values()]);
+});
