@@ -15,6 +15,7 @@ export const TASKS = {
   classify: { unit: 'samples', headline: 'val_top1', higherIsBetter: true },
   reverse: { unit: 'tokens', headline: 'val_token_acc', higherIsBetter: true },
   lm: { unit: 'tokens', headline: 'valid_ppl', higherIsBetter: false },
+  translate: { unit: 'tokens', headline: 'valid_bleu', higherIsBetter: true },
 } as const satisfies Record<string, TaskInfo>;
 
 export type TaskName = keyof typeof TASKS;

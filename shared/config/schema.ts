@@ -6,10 +6,11 @@ export interface Config {
   seed: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   model: {
-    family: 'vit' | 'encoder' | 'lm';
+    family: 'vit' | 'encoder' | 'lm' | 'seq2seq';
     variant: string;
     encoder: { dim: number; depth: number; heads: number; mlpDim: number };
     lm: { variant: string; maxPositions: number; activation: 'relu' | 'gelu' };
+    seq2seq: { variant: string; activation: 'relu' | 'gelu'; maxPositions: number };
     imageSize: number;
     patchSize: number;
     reparam: 'sigma' | 'stats' | 'none';
@@ -28,7 +29,7 @@ export interface Config {
     temperatureSchedule: { fromEpoch?: number; fromStep?: number; value: number }[];
   };
   data: {
-    kind: 'shapes' | 'imagefolder' | 'imagenet' | 'wikitext';
+    kind: 'shapes' | 'imagefolder' | 'imagenet' | 'wikitext' | 'wmt';
     root: string;
     numClasses: number;
     mean: [number, number, number];
@@ -36,6 +37,11 @@ export interface Config {
     shapes: { trainPerClass: number; valPerClass: number };
     reverse: { vocab: number; minLength: number; maxLength: number; trainSize: number; valSize: number };
     wikitext: { variant: 'tokens' | 'raw'; blockSize: number; scoreLast: number; minCount: number; cacheDir: string; evalBatch: number };
+    wmt: {
+      src: string; tgt: string; valid: string; test: string; corpora: string; vocabSize: number; vocabSentences: number;
+      clean: { removeEmpty: boolean; minTokens: number; maxTokens: number; maxChars: number; maxRatio: number };
+      translator: string; workDir: string; plannedWorkers: number; evalSentences: number;
+    };
     valLabels: string;
     interpolation: 'bicubic' | 'bilinear';
     evalCropPct: number;
@@ -53,7 +59,9 @@ export interface Config {
     labelSmoothing: number;
     evalEveryEpochs: number;
     logEverySteps: number;
+    maxTokens: number;
   };
+  decode: { beam: number; lenpen: number; maxLenA: number; maxLenB: number };
   optim: {
     name: 'sgd' | 'adamw' | 'lars' | 'lamb' | 'adagrad';
     lr: number;
@@ -127,7 +135,7 @@ export const schema = {
     default: 'auto',
   },
   model: {
-    family: { doc: 'Model family (one file per family in worker/models): vit (images), encoder (token sequences) or lm (decoder-only causal language model).', format: ['vit', 'encoder', 'lm'], default: 'vit' },
+    family: { doc: 'Model family (one file per family in worker/models): vit (images), encoder (token sequences), lm (decoder-only causal language model) or seq2seq (encoder-decoder translation).', format: ['vit', 'encoder', 'lm', 'seq2seq'], default: 'vit' },
     variant: {
       doc: 'vit: variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
       format: 'string',
@@ -147,6 +155,15 @@ export const schema = {
       },
       maxPositions: { doc: 'lm: longest sequence the sinusoidal position table covers; at least data.wikitext.blockSize.', format: 'positive-int', default: 512 },
       activation: { doc: 'lm: FFN non-linearity (relu as fairseq\'s transformer_lm, or gelu).', format: ['relu', 'gelu'], default: 'relu' },
+    },
+    seq2seq: {
+      variant: {
+        doc: 'seq2seq: base, big, test, tiny, demo, "<N>L-<M>L" (the paper\'s deep MT models at d512/FFN 2048/8 heads, e.g. 18L-18L, 100L-100L) or "<width>-<N>L-<M>L" (e.g. tiny-12L-12L).',
+        format: 'string',
+        default: 'demo',
+      },
+      activation: { doc: 'seq2seq: FFN non-linearity (relu as Vaswani et al. and fairseq, or gelu).', format: ['relu', 'gelu'], default: 'relu' },
+      maxPositions: { doc: 'seq2seq: longest source or target (subword tokens with </s>) the sinusoidal positions cover; longer training pairs are left out and counted, longer test sentences are cut (and logged).', format: 'positive-int', default: 256 },
     },
     imageSize: { doc: 'Input image side in pixels (square).', format: 'positive-int', default: 16 },
     patchSize: { doc: 'Patch side in pixels; 0 takes the variant\'s.', format: 'count', default: 0 },
@@ -175,8 +192,8 @@ export const schema = {
   },
   data: {
     kind: {
-      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations; wikitext: WikiText-103 (task lm) under data.root.',
-      format: ['shapes', 'imagefolder', 'imagenet', 'wikitext'],
+      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations; wikitext: WikiText-103 (task lm) under data.root; wmt: WMT parallel text (task translate) under data.root.',
+      format: ['shapes', 'imagefolder', 'imagenet', 'wikitext', 'wmt'],
       default: 'shapes',
     },
     root: { doc: 'Dataset root directory (holds train/ and val/).', format: 'string', default: 'data/shapes16' },
@@ -201,6 +218,26 @@ export const schema = {
       minCount: { doc: 'wikitext: words seen fewer times in the training file read as <unk> (1: every word, the WikiText-103 vocabulary of 267 735).', format: 'positive-int', default: 1 },
       cacheDir: { doc: 'wikitext: where the vocabulary and token caches go ("": <dataset folder>/sigmatrain-cache); set it when the dataset folder is read-only. Prepared once; concurrent workers wait on a lock.', format: 'string', default: '' },
       evalBatch: { doc: 'wikitext: evaluation windows per forward (each forward holds [evalBatch, blockSize, vocabulary] logits: 2 × 512 × 267 735 floats ≈ 1.1 GB on WikiText-103).', format: 'positive-int', default: 2 },
+    },
+    wmt: {
+      src: { doc: 'wmt: source language code as in the file names (training/*.de-en.en, dev/<set>-ende-src.en.sgm).', format: 'string', default: 'en' },
+      tgt: { doc: 'wmt: target language code.', format: 'string', default: 'de' },
+      valid: { doc: 'wmt: validation set name (SGM, WMT XML or aligned files under data.root, e.g. newstest2013), scored every evaluation as valid_bleu/valid_chrf.', format: 'string', default: 'newstest2013' },
+      test: { doc: 'wmt: test set name (e.g. newstest2014), scored once after the last step as bleu/chrf.', format: 'string', default: 'newstest2014' },
+      corpora: { doc: 'wmt: comma-separated prefixes of the training files to use (e.g. "europarl-v7,commoncrawl"); "" uses every training corpus found.', format: 'string', default: '' },
+      vocabSize: { doc: 'wmt: joint BPE vocabulary size, learned on first use from the cleaned training text (the trainer caps it at 30 000).', format: 'positive-int', default: 8000 },
+      vocabSentences: { doc: 'wmt: learn the vocabulary from at most this many training sentences (0: all).', format: 'count', default: 2000000 },
+      clean: {
+        removeEmpty: { doc: 'wmt: drop training pairs with an empty side.', format: 'bool', default: true },
+        minTokens: { doc: 'wmt: fewest whitespace tokens per training side (clean-corpus-n min).', format: 'count', default: 1 },
+        maxTokens: { doc: 'wmt: most whitespace tokens per training side (clean-corpus-n max; fairseq uses 250; 0: no limit).', format: 'count', default: 250 },
+        maxChars: { doc: 'wmt: most characters per training side (0: no limit).', format: 'count', default: 0 },
+        maxRatio: { doc: 'wmt: largest token-count ratio of a training pair either way (clean-corpus-n -ratio; 0: no limit).', format: 'non-negative', default: 1.5 },
+      },
+      translator: { doc: 'wmt: WMT XML test sets: which reference translator to score against ("" = the file\'s first).', format: 'string', default: '' },
+      workDir: { doc: 'wmt: where the vocabulary and token cache live ("" = <data.root>/.sigmatrain, or a temp directory when data.root is read-only).', format: 'string', default: '' },
+      plannedWorkers: { doc: 'wmt: world size the per-step batches are planned for (train.maxTokens per worker): sets the global batch. A generation with another world size re-splits the same global batches over its workers.', format: 'positive-int', default: 1 },
+      evalSentences: { doc: 'wmt: beam-search at most this many sentences of the validation set each periodic evaluation (0: all; the test set is always scored whole).', format: 'count', default: 0 },
     },
     valLabels: { doc: 'imagenet: path of LOC_val_solution.csv for a flat val/ ("" searches root, val/ and the Kaggle layout).', format: 'string', default: '' },
     interpolation: { doc: 'imagenet: resize interpolation.', format: ['bicubic', 'bilinear'], default: 'bicubic' },
@@ -232,6 +269,13 @@ export const schema = {
     labelSmoothing: { doc: 'Label smoothing ε of the cross-entropy.', format: 'probability', default: 0 },
     evalEveryEpochs: { doc: 'Validate every this many epochs (and at the end).', format: 'positive-int', default: 1 },
     logEverySteps: { doc: 'Print a progress line every this many steps.', format: 'positive-int', default: 10 },
+    maxTokens: { doc: 'Token tasks (translate): padded tokens per worker per step, max(src, tgt) with </s> (fairseq --max-tokens); replaces globalBatch.', format: 'positive-int', default: 4096 },
+  },
+  decode: {
+    beam: { doc: 'translate: beam size of evaluation and `sigmatrain translate` (1 = greedy).', format: 'positive-int', default: 4 },
+    lenpen: { doc: 'translate: length penalty α (fairseq --lenpen: score / length^α).', format: 'non-negative', default: 0.6 },
+    maxLenA: { doc: 'translate: longest output = maxLenA · source length + maxLenB (fairseq --max-len-a/-b).', format: 'non-negative', default: 1.2 },
+    maxLenB: { doc: 'translate: see maxLenA.', format: 'count', default: 10 },
   },
   optim: {
     name: { doc: 'Optimizer: sgd (momentum, Nesterov), adamw, lars (the paper\'s ViT recipe), lamb, adagrad.', format: ['sgd', 'adamw', 'lars', 'lamb', 'adagrad'], default: 'adamw' },

@@ -6,6 +6,7 @@ import type { Model } from './model.js';
 import { buildVit } from './vit.js';
 import { buildEncoder } from './encoder.js';
 import { buildLm } from './lm.js';
+import { buildSeq2Seq } from './seq2seq.js';
 
 export type { Model, AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
 
@@ -17,6 +18,8 @@ export interface ModelTarget {
   vocab?: number;
   /** Longest sequence a sequence model sees. */
   maxLength?: number;
+  /** Padding id of a token vocabulary (its embedding row starts at zero). */
+  padId?: number;
 }
 
 type Builder = (config: Readonly<Config>, target: ModelTarget) => Model;
@@ -45,6 +48,14 @@ const FAMILIES: Record<Config['model']['family'], Builder> = {
     return buildLm({
       ...m.lm, vocabSize: t.vocab, padId: -1, norm: m.norm, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, seed: config.seed,
     }) as Model;
+  },
+  seq2seq: (config, t) => {
+    const m = config.model;
+    if (!t.vocab) throw new SigmaError('SGT_CONFIG_INVALID', `model.family seq2seq needs a task with a token vocabulary (task: ${config.task})`);
+    return buildSeq2Seq({
+      variant: m.seq2seq.variant, activation: m.seq2seq.activation, maxPositions: m.seq2seq.maxPositions, vocabSize: t.vocab, padId: t.padId ?? 1,
+      norm: m.norm, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, seed: config.seed,
+    });
   },
 };
 

@@ -5,11 +5,12 @@ import { Rng, mixSeed } from '../nn/rng.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import type { LinearRef } from '../nn/linear.js';
 import { deepNormEncoderDecoderConstants } from '../nn/layers.js';
+import { powerUpdates } from './power.js';
 import { SigmaError } from '../../shared/errors.js';
 import { logSoftmax } from '../kernels/ops.js';
 import type { IncrementalDecoder } from '../decode/beam.js';
 import {
-  WIDTHS, applyStack, tidyObject, crossCaches, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant, powerStepAll,
+  WIDTHS, applyStack, tidyObject, crossCaches, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant,
   sitesOf, stepStack, tiedLogits, type AttentionSite, type CrossCache, type ForwardResult, type ModelForwardOptions,
   type SelfCache, type StackOptions, type StackRef, type Width,
 } from './transformer.js';
@@ -97,7 +98,9 @@ export function buildSeq2Seq(o: Seq2SeqOptions): Seq2SeqModel {
     const [B, S] = src.shape;
     const T = tgtIn.shape[1];
     // Training forwards take σReparam's power step first (u, v → new buffers, returned as updates).
-    const { buffers, updates } = f.training ? powerStepAll(linears, params, buffers0) : { buffers: buffers0, updates: new Map<string, tf.Tensor>() };
+    // The power step runs when the trainer asks (the first micro-batch of a step), as every family's does: ranks with
+    // different micro-batch counts must still hold the same u/v.
+    const { buffers, updates } = powerUpdates(linears, params, buffers0, f.training ? f.powerIterations ?? 0 : 0);
     const srcMask = maskOf(inputs, 'srcMask', 'srcLengths', B, S);
     const tgtMask = maskOf(inputs, 'tgtMask', 'tgtLengths', B, T);
     const enc = encodeWith(params, buffers, src, srcMask, f);

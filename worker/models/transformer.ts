@@ -9,22 +9,9 @@ import { declareLayerNorm, applyLayerNorm, gelu, type NormMode, type NormRef } f
 import { sinusoidalPositions } from '../nn/positions.js';
 import { logSoftmax } from '../kernels/ops.js';
 
-// ---- Model seam types. TO BE REPLACED by `import type {...} from './model.js'` once worker/models/model.ts lands
-// (same shapes as the seam's definition; nothing here depends on anything else in it).
-export type AttnKind = 'self' | 'causal' | 'cross';
-export interface AttentionSite { name: string; layer: number; kind: AttnKind; heads: number; tokens?: number }
-export interface ForwardResult {
-  /** seq2seq and LM: 'logits' [B, T, V]. */
-  outputs: Record<string, tf.Tensor>;
-  /** One per attention site, in attentionSites order: mean entropy per head [heads] over non-pad queries and batch, nats. */
-  entropy: tf.Tensor1D[];
-  /** One per attention site: largest norm of a (non-pad) token entering it. */
-  maxTokenNorm: tf.Scalar[];
-  /** σReparam u/v after this (training) forward's power step, by buffer name. */
-  bufferUpdates: Map<string, tf.Tensor>;
-}
-export interface ModelForwardOptions { training: boolean; temperature: number; dropout: number; attnDropout: number; seed: number; powerIterations?: number }
-// ---- end of the seam types.
+import type { AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
+
+export type { AttentionSite, AttnKind, ForwardResult, ModelForwardOptions };
 
 /** Widths of the token Transformers: d, heads, FFN, and the depth a bare width name means. */
 export interface Width { dim: number; heads: number; ffn: number; layers: number }
@@ -130,24 +117,6 @@ const detach = tf.customGrad(((x: tf.Tensor) => ({
   value: tf.clone(x),
   gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
 })) as unknown as Parameters<typeof tf.customGrad>[0]);
-
-/**
- * The training forward's σReparam power step (one iteration from the stored u, as the paper's SNLinear): new u/v
- * for every `sigma`/`stats` linear, computed from W with no gradient; σ = vᵀWu then carries the gradient through W.
- * Returns the buffers the forward reads (old ones with u/v replaced) and the updates to store.
- */
-export function powerStepAll(linears: LinearRef[], params: TensorMap, buffers: TensorMap): { buffers: TensorMap; updates: Map<string, tf.Tensor> } {
-  const updates = new Map<string, tf.Tensor>();
-  for (const l of linears) {
-    if (l.reparam === 'none') continue;
-    const { u, v } = powerStep(detach(get(params, l.weight)) as tf.Tensor2D, get(buffers, l.u!) as tf.Tensor1D, 1);
-    updates.set(l.u!, u);
-    updates.set(l.v!, v);
-  }
-  const merged = new Map(buffers);
-  for (const [k, t] of updates) merged.set(k, t);
-  return { buffers: merged, updates };
-}
 
 /** Token embeddings scaled by √d plus sinusoidal positions from `offset`: ids [B, T] int32 → [B, T, d]. */
 export function embedTokens(embedding: tf.Tensor2D, ids: tf.Tensor2D, offset: number, maxPositions: number): tf.Tensor3D {

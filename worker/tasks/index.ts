@@ -5,16 +5,18 @@ import { SigmaError } from '../../shared/errors.js';
 import { ClassifyTask } from './classify.js';
 import { ReverseTask } from './reverse.js';
 import { LmTask } from './lm.js';
+import { TranslateTask } from './translate.js';
 import type { Task, TaskBatch } from './task.js';
 
 const TASKS: Record<TaskName, (config: Readonly<Config>) => Task<TaskBatch>> = {
   classify: (c) => new ClassifyTask(c) as unknown as Task<TaskBatch>,
   reverse: (c) => new ReverseTask(c) as unknown as Task<TaskBatch>,
   lm: (c) => new LmTask(c) as unknown as Task<TaskBatch>,
+  translate: (c) => new TranslateTask(c) as unknown as Task<TaskBatch>,
 };
 
 /** The model family each task's data fits (its inputs and outputs). */
-const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder', lm: 'lm' };
+const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder', lm: 'lm', translate: 'seq2seq' };
 
 export function createTask(config: Readonly<Config>): Task<TaskBatch> {
   if (FAMILY[config.task] !== config.model.family) {
