@@ -14,6 +14,7 @@ export interface TaskInfo {
 export const TASKS = {
   classify: { unit: 'samples', headline: 'val_top1', higherIsBetter: true },
   reverse: { unit: 'tokens', headline: 'val_token_acc', higherIsBetter: true },
+  asr: { unit: 'frames', headline: 'wer', higherIsBetter: false },
 } as const satisfies Record<string, TaskInfo>;
 
 export type TaskName = keyof typeof TASKS;

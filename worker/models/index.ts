@@ -5,6 +5,7 @@ import { SigmaError } from '../../shared/errors.js';
 import type { Model } from './model.js';
 import { buildVit } from './vit.js';
 import { buildEncoder } from './encoder.js';
+import { buildSpeech, speechDefaults } from './speech.js';
 
 export type { Model, AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
 
@@ -16,6 +17,8 @@ export interface ModelTarget {
   vocab?: number;
   /** Longest sequence a sequence model sees. */
   maxLength?: number;
+  /** Input features per frame of a speech model (mel bins). */
+  features?: number;
 }
 
 type Builder = (config: Readonly<Config>, target: ModelTarget) => Model;
@@ -35,6 +38,16 @@ const FAMILIES: Record<Config['model']['family'], Builder> = {
     return buildEncoder({
       ...m.encoder, vocab: t.vocab, maxLength: t.maxLength, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, norm: m.norm,
       initStd: m.initStd, seed: config.seed,
+    });
+  },
+  speech: (config, t) => {
+    const m = config.model;
+    const s = m.speech;
+    if (!t.vocab || !t.features) throw new SigmaError('SGT_CONFIG_INVALID', `model.family speech needs a task with audio features and a token vocabulary (task: ${config.task})`);
+    return buildSpeech({
+      ...speechDefaults(s.variant, config.seed), features: t.features, vocab: t.vocab, kernel: s.kernel, stride: s.stride,
+      frontend: s.frontEnd, positions: s.positions, layerDrop: s.layerDrop, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv,
+      norm: m.norm, initStd: m.initStd,
     });
   },
 };

@@ -4,15 +4,17 @@ import type { TaskName } from '../../shared/tasks.js';
 import { SigmaError } from '../../shared/errors.js';
 import { ClassifyTask } from './classify.js';
 import { ReverseTask } from './reverse.js';
+import { AsrTask } from './asr.js';
 import type { Task, TaskBatch } from './task.js';
 
 const TASKS: Record<TaskName, (config: Readonly<Config>) => Task<TaskBatch>> = {
   classify: (c) => new ClassifyTask(c) as unknown as Task<TaskBatch>,
   reverse: (c) => new ReverseTask(c) as unknown as Task<TaskBatch>,
+  asr: (c) => new AsrTask(c) as unknown as Task<TaskBatch>,
 };
 
 /** The model family each task's data fits (its inputs and outputs). */
-const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder' };
+const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder', asr: 'speech' };
 
 export function createTask(config: Readonly<Config>): Task<TaskBatch> {
   if (FAMILY[config.task] !== config.model.family) {
