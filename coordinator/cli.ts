@@ -19,6 +19,7 @@ commands:
   ctl set-temperature TAU       set the attention temperature of a running job (at the next common step boundary)
   report RUN_DIR                write RUN_DIR/report.html (charts) and report.md from the run's own logs
   bleu REF [REF2 ...] < HYP     corpus BLEU as sacreBLEU 2.6.0 (-b): --tokenize 13a|intl|char|none, --lowercase, --chrf
+  transcribe --run-dir D F.flac one transcript per FLAC file from an asr run's latest checkpoint (--beam N)
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
@@ -223,6 +224,7 @@ async function report(runDir: string, log: Logger): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'transcribe') return (await import('./commands/transcribe.js')).transcribeCommand(argv.slice(1), process.stdout, process.stderr);
   if (argv[0] === 'bleu') return (await import('./commands/bleu.js')).bleuCommand(argv.slice(1), process.stdin, process.stdout, process.stderr);
   if (argv[0] === 'report') {
     if (!argv[1] || argv[1].startsWith('-')) throw new SigmaError('SGT_CLI_USAGE', 'usage: sigmatrain report RUN_DIR');
