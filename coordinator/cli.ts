@@ -21,6 +21,7 @@ commands:
   bleu REF [REF2 ...] < HYP     corpus BLEU as sacreBLEU 2.6.0 (-b): --tokenize 13a|intl|char|none, --lowercase, --chrf
   vocab --config F [--force]    learn (or reuse) a translate config's joint vocabulary; prints its path and sha256
   translate --run-dir D         translate stdin → stdout with the run's latest checkpoint (--beam N, --vocab PATH)
+  transcribe --run-dir D F.flac one transcript per FLAC file from an asr run's latest checkpoint (--beam N)
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
@@ -240,6 +241,7 @@ async function report(runDir: string, log: Logger): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'transcribe') return (await import('./commands/transcribe.js')).transcribeCommand(argv.slice(1), process.stdout, process.stderr);
   if (argv[0] === 'bleu') return (await import('./commands/bleu.js')).bleuCommand(argv.slice(1), process.stdin, process.stdout, process.stderr);
   if (argv[0] === 'vocab') return (await import('./commands/translate.js')).vocabCommand(argv.slice(1), process.stdout, process.stderr);
   if (argv[0] === 'translate') return (await import('./commands/translate.js')).translateCommand(argv.slice(1), process.stdin, process.stdout, process.stderr);

@@ -16,6 +16,7 @@ export const TASKS = {
   reverse: { unit: 'tokens', headline: 'val_token_acc', higherIsBetter: true },
   lm: { unit: 'tokens', headline: 'valid_ppl', higherIsBetter: false },
   translate: { unit: 'tokens', headline: 'valid_bleu', higherIsBetter: true },
+  asr: { unit: 'frames', headline: 'wer', higherIsBetter: false },
 } as const satisfies Record<string, TaskInfo>;
 
 export type TaskName = keyof typeof TASKS;

@@ -99,7 +99,7 @@ export class Worker {
       this.metricsServer = await serveMetrics(this.registry, { host: this.config.metrics.host, port: this.opts.metricsPort });
       this.log.info({ metrics: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`);
     }
-    for (const s of this.data.initiallySkipped) this.log.warn({ path: s.path, reason: s.reason }, `skipped unreadable item ${s.path}`);
+    for (const s of this.data.initiallySkipped) this.log.warn({ path: s.path, reason: s.reason }, `skipped ${s.path}: ${s.reason}`);
     this.metrics.recordSkipped(this.data.initiallySkipped.length);
     this.dealer.connect(this.opts.coordinator);
     this.log.info({ backend, coordinator: this.opts.coordinator, ring: this.opts.ringEndpoint, cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null }, `worker ${this.opts.workerId} ready on ${backend}; connecting to ${this.opts.coordinator}`);

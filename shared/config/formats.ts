@@ -86,6 +86,14 @@ export function registerFormats(): void {
       },
       coerce: (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((x) => Number(x))) : v),
     },
+    'name-list': {
+      validate: (v: unknown) => {
+        if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && /^[^\s,/\\]+$/.test(x))) {
+          throw new Error(`must be a non-empty list of names (no spaces, commas or slashes), e.g. dev-clean,dev-other; got ${show(v)}`);
+        }
+      },
+      coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v),
+    },
     'param-kinds': {
       validate: (v: unknown) => {
         const kinds = ['weight', 'bias', 'gamma', 'norm', 'embed'];

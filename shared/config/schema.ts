@@ -6,11 +6,12 @@ export interface Config {
   seed: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   model: {
-    family: 'vit' | 'encoder' | 'lm' | 'seq2seq';
+    family: 'vit' | 'encoder' | 'lm' | 'seq2seq' | 'speech';
     variant: string;
     encoder: { dim: number; depth: number; heads: number; mlpDim: number };
     lm: { variant: string; maxPositions: number; activation: 'relu' | 'gelu' };
     seq2seq: { variant: string; activation: 'relu' | 'gelu'; maxPositions: number };
+    speech: { variant: string; positions: 'cape' | 'sinusoidal'; frontEnd: 'glu' | 'linear'; kernel: number; stride: number; layerDrop: number };
     imageSize: number;
     patchSize: number;
     reparam: 'sigma' | 'stats' | 'none';
@@ -29,7 +30,7 @@ export interface Config {
     temperatureSchedule: { fromEpoch?: number; fromStep?: number; value: number }[];
   };
   data: {
-    kind: 'shapes' | 'imagefolder' | 'imagenet' | 'wikitext' | 'wmt';
+    kind: 'shapes' | 'imagefolder' | 'imagenet' | 'wikitext' | 'wmt' | 'librispeech';
     root: string;
     numClasses: number;
     mean: [number, number, number];
@@ -41,6 +42,15 @@ export interface Config {
       src: string; tgt: string; valid: string; test: string; corpora: string; vocabSize: number; vocabSentences: number;
       clean: { removeEmpty: boolean; minTokens: number; maxTokens: number; maxChars: number; maxRatio: number };
       translator: string; workDir: string; plannedWorkers: number; evalSentences: number;
+    };
+    librispeech: {
+      train: string[];
+      eval: string[];
+      cacheDir: string;
+      indexThreads: number;
+      features: { kind: 'kaldi-fbank' | 'logmel'; bins: number };
+      specAugment: { enabled: boolean; freqMasks: number; freqWidth: number; timeMasks: number; timeWidth: number; maxTimeFraction: number };
+      beamWidth: number;
     };
     valLabels: string;
     interpolation: 'bicubic' | 'bilinear';
@@ -60,6 +70,9 @@ export interface Config {
     evalEveryEpochs: number;
     logEverySteps: number;
     maxTokens: number;
+    maxSeconds: number;
+    maxFrames: number;
+    budgetWorkers: number;
   };
   decode: { beam: number; lenpen: number; maxLenA: number; maxLenB: number };
   optim: {
@@ -76,7 +89,8 @@ export interface Config {
     excludeFromAdaptation: ('weight' | 'bias' | 'gamma' | 'norm' | 'embed')[];
     warmupSteps: number;
     warmupInit: number;
-    schedule: 'constant' | 'cosine' | 'step' | 'inverse-sqrt';
+    schedule: 'constant' | 'cosine' | 'step' | 'inverse-sqrt' | 'plateau';
+    plateau: { patience: number; factor: number; threshold: number };
     minLrRatio: number;
     milestones: number[];
     milestoneUnit: 'steps' | 'epochs';
@@ -135,7 +149,7 @@ export const schema = {
     default: 'auto',
   },
   model: {
-    family: { doc: 'Model family (one file per family in worker/models): vit (images), encoder (token sequences), lm (decoder-only causal language model) or seq2seq (encoder-decoder translation).', format: ['vit', 'encoder', 'lm', 'seq2seq'], default: 'vit' },
+    family: { doc: 'Model family (one file per family in worker/models): vit (images), encoder (token sequences), lm (decoder-only causal language model), seq2seq (encoder-decoder translation) or speech (CTC acoustic model).', format: ['vit', 'encoder', 'lm', 'seq2seq', 'speech'], default: 'vit' },
     variant: {
       doc: 'vit: variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
       format: 'string',
@@ -165,6 +179,14 @@ export const schema = {
       activation: { doc: 'seq2seq: FFN non-linearity (relu as Vaswani et al. and fairseq, or gelu).', format: ['relu', 'gelu'], default: 'relu' },
       maxPositions: { doc: 'seq2seq: longest source or target (subword tokens with </s>) the sinusoidal positions cover; longer training pairs are left out and counted, longer test sentences are cut (and logged).', format: 'positive-int', default: 256 },
     },
+    speech: {
+      variant: { doc: 'speech: variant by name: paper (d768, 36 layers), bench (d256, 6), demo (d128, 4), test (d32, 2).', format: 'string', default: 'demo' },
+      positions: { doc: 'speech: cape (the paper: CAPE, random shifts and scaling in training) or sinusoidal.', format: ['cape', 'sinusoidal'], default: 'cape' },
+      frontEnd: { doc: 'speech: front-end convolution with a GLU (2·dim channels gated, wav2letter) or linear.', format: ['glu', 'linear'], default: 'glu' },
+      kernel: { doc: 'speech: front-end convolution kernel in frames (paper 7).', format: 'positive-int', default: 7 },
+      stride: { doc: 'speech: front-end stride in frames (paper 3: 30 ms per output frame).', format: 'positive-int', default: 3 },
+      layerDrop: { doc: 'speech: probability of skipping an encoder layer in a training forward (LayerDrop).', format: 'probability', default: 0 },
+    },
     imageSize: { doc: 'Input image side in pixels (square).', format: 'positive-int', default: 16 },
     patchSize: { doc: 'Patch side in pixels; 0 takes the variant\'s.', format: 'count', default: 0 },
     reparam: {
@@ -192,8 +214,8 @@ export const schema = {
   },
   data: {
     kind: {
-      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations; wikitext: WikiText-103 (task lm) under data.root; wmt: WMT parallel text (task translate) under data.root.',
-      format: ['shapes', 'imagefolder', 'imagenet', 'wikitext', 'wmt'],
+      doc: 'shapes: a generated ImageFolder of PNG shapes under data.root; imagefolder: an existing small train/ val/ tree decoded once into memory; imagenet: train/<wnid>/*.JPEG + val (folders or LOC_val_solution.csv) streamed through decode threads with the DeiT augmentations; wikitext: WikiText-103 (task lm) under data.root; wmt: WMT parallel text (task translate) under data.root; librispeech: the LibriSpeech tree (task asr) under data.root.',
+      format: ['shapes', 'imagefolder', 'imagenet', 'wikitext', 'wmt', 'librispeech'],
       default: 'shapes',
     },
     root: { doc: 'Dataset root directory (holds train/ and val/).', format: 'string', default: 'data/shapes16' },
@@ -239,6 +261,25 @@ export const schema = {
       plannedWorkers: { doc: 'wmt: world size the per-step batches are planned for (train.maxTokens per worker): sets the global batch. A generation with another world size re-splits the same global batches over its workers.', format: 'positive-int', default: 1 },
       evalSentences: { doc: 'wmt: beam-search at most this many sentences of the validation set each periodic evaluation (0: all; the test set is always scored whole).', format: 'count', default: 0 },
     },
+    librispeech: {
+      train: { doc: 'librispeech: training subsets (folders under <data.root>/LibriSpeech or <data.root>), a list or comma-separated, e.g. train-clean-100.', format: 'name-list', default: ['train-clean-100'] },
+      eval: { doc: 'librispeech: evaluation subsets, one periodic evaluation set each (metrics wer_<subset>, cer_<subset>, wer_beam_<subset>), e.g. dev-clean,dev-other.', format: 'name-list', default: ['dev-clean', 'dev-other'] },
+      cacheDir: { doc: 'librispeech: index cache folder ("" = ~/.cache/sigmatrain/librispeech).', format: 'string', default: '' },
+      indexThreads: { doc: 'librispeech: threads scanning the corpus for the index (0: the calling thread).', format: 'count', default: 2 },
+      features: {
+        kind: { doc: 'librispeech: features, kaldi-fbank (torchaudio.compliance.kaldi.fbank) or logmel (torchaudio MelSpectrogram, the paper).', format: ['kaldi-fbank', 'logmel'], default: 'logmel' },
+        bins: { doc: 'librispeech: mel bins (paper 80).', format: 'positive-int', default: 80 },
+      },
+      specAugment: {
+        enabled: { doc: 'librispeech: SpecAugment on training utterances.', format: 'bool', default: true },
+        freqMasks: { doc: 'librispeech: SpecAugment frequency masks (paper 2).', format: 'count', default: 2 },
+        freqWidth: { doc: 'librispeech: largest frequency mask in bins (paper 30).', format: 'count', default: 30 },
+        timeMasks: { doc: 'librispeech: SpecAugment time masks (paper 10).', format: 'count', default: 10 },
+        timeWidth: { doc: 'librispeech: largest time mask in frames (paper 50).', format: 'count', default: 50 },
+        maxTimeFraction: { doc: 'librispeech: largest fraction of an utterance one time mask covers (paper 0.1).', format: 'probability', default: 0.1 },
+      },
+      beamWidth: { doc: 'librispeech: prefix beam width of the wer_beam_<subset> evaluation (lexicon-free, no LM).', format: 'positive-int', default: 8 },
+    },
     valLabels: { doc: 'imagenet: path of LOC_val_solution.csv for a flat val/ ("" searches root, val/ and the Kaggle layout).', format: 'string', default: '' },
     interpolation: { doc: 'imagenet: resize interpolation.', format: ['bicubic', 'bilinear'], default: 'bicubic' },
     evalCropPct: { doc: 'imagenet: eval resize to imageSize / evalCropPct, then centre crop imageSize (224/256 = 0.875).', format: 'probability', default: 0.875 },
@@ -269,6 +310,9 @@ export const schema = {
     labelSmoothing: { doc: 'Label smoothing ε of the cross-entropy.', format: 'probability', default: 0 },
     evalEveryEpochs: { doc: 'Validate every this many epochs (and at the end).', format: 'positive-int', default: 1 },
     logEverySteps: { doc: 'Print a progress line every this many steps.', format: 'positive-int', default: 10 },
+    maxSeconds: { doc: 'Frame-unit tasks (asr): seconds of audio per worker per step, padded (paper 240); 0: use maxFrames.', format: 'non-negative', default: 0 },
+    maxFrames: { doc: 'Frame-unit tasks (asr): feature frames (10 ms) per worker per step, padded, when maxSeconds is 0.', format: 'count', default: 24000 },
+    budgetWorkers: { doc: 'Frame-unit tasks (asr): workers the per-worker budget is planned for; a step holds budgetWorkers × the budget of audio for any number of workers (elastic runs keep their steps).', format: 'positive-int', default: 1 },
     maxTokens: { doc: 'Token tasks (translate): padded tokens per worker per step, max(src, tgt) with </s> (fairseq --max-tokens); replaces globalBatch.', format: 'positive-int', default: 4096 },
   },
   decode: {
@@ -291,7 +335,12 @@ export const schema = {
     excludeFromAdaptation: { doc: 'Parameter kinds without LARS/LAMB trust ratio and weight decay.', format: 'param-kinds', default: ['bias', 'gamma', 'norm'] },
     warmupSteps: { doc: 'Linear warmup steps (0: none).', format: 'count', default: 0 },
     warmupInit: { doc: 'Learning rate the warmup starts from.', format: 'non-negative', default: 0 },
-    schedule: { doc: 'After warmup: constant, cosine (to lr·minLrRatio), step (× factor at each milestone) or inverse-sqrt.', format: ['constant', 'cosine', 'step', 'inverse-sqrt'], default: 'constant' },
+    schedule: { doc: 'After warmup: constant, cosine (to lr·minLrRatio), step (× factor at each milestone), inverse-sqrt, or plateau (× optim.plateau.factor when the headline evaluation metric has not improved for optim.plateau.patience evaluations).', format: ['constant', 'cosine', 'step', 'inverse-sqrt', 'plateau'], default: 'constant' },
+    plateau: {
+      patience: { doc: 'plateau: evaluations without improvement before the lr is reduced.', format: 'positive-int', default: 1 },
+      factor: { doc: 'plateau: lr multiplier per reduction (0.5 halves, the paper\'s speech recipe).', format: 'probability', default: 0.5 },
+      threshold: { doc: 'plateau: relative improvement an evaluation must beat the best by.', format: 'non-negative', default: 0 },
+    },
     minLrRatio: { doc: 'Cosine floor as a fraction of lr.', format: 'non-negative', default: 0 },
     milestones: { doc: 'Step schedule milestones (in milestoneUnit), e.g. [210] for the paper\'s step(210, 0.1).', format: 'int-list', default: [] },
     milestoneUnit: { doc: 'Unit of milestones.', format: ['steps', 'epochs'], default: 'epochs' },

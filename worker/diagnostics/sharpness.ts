@@ -75,7 +75,7 @@ export async function sharpness<B extends TaskBatch>(
             const loss = (ps: tf.Tensor[]): tf.Scalar => {
               const params = new Map(names.map((n, i) => [n, ps[i]]));
               const { outputs } = task.model.forward(params, state.buffers, ch.inputs, forward);
-              return task.loss(outputs, ch.targets, { labelSmoothing: opts.labelSmoothing }).loss;
+              return task.loss(outputs, ch.targets, { labelSmoothing: opts.labelSmoothing, secondOrder: true }).loss;
             };
             const hv = hessianVectorProduct(loss, vars, vec); // one tensor per param, shapes as params
             sum = sum ? sum.map((s, i) => tf.add(s, hv[i])) : hv;

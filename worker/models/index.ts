@@ -7,6 +7,7 @@ import { buildVit } from './vit.js';
 import { buildEncoder } from './encoder.js';
 import { buildLm } from './lm.js';
 import { buildSeq2Seq } from './seq2seq.js';
+import { buildSpeech, speechDefaults } from './speech.js';
 
 export type { Model, AttentionSite, AttnKind, ForwardResult, ModelForwardOptions } from './model.js';
 
@@ -20,6 +21,8 @@ export interface ModelTarget {
   maxLength?: number;
   /** Padding id of a token vocabulary (its embedding row starts at zero). */
   padId?: number;
+  /** Input features per frame of a speech model (mel bins). */
+  features?: number;
 }
 
 type Builder = (config: Readonly<Config>, target: ModelTarget) => Model;
@@ -55,6 +58,16 @@ const FAMILIES: Record<Config['model']['family'], Builder> = {
     return buildSeq2Seq({
       variant: m.seq2seq.variant, activation: m.seq2seq.activation, maxPositions: m.seq2seq.maxPositions, vocabSize: t.vocab, padId: t.padId ?? 1,
       norm: m.norm, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, seed: config.seed,
+    });
+  },
+  speech: (config, t) => {
+    const m = config.model;
+    const s = m.speech;
+    if (!t.vocab || !t.features) throw new SigmaError('SGT_CONFIG_INVALID', `model.family speech needs a task with audio features and a token vocabulary (task: ${config.task})`);
+    return buildSpeech({
+      ...speechDefaults(s.variant, config.seed), features: t.features, vocab: t.vocab, kernel: s.kernel, stride: s.stride,
+      frontend: s.frontEnd, positions: s.positions, layerDrop: s.layerDrop, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv,
+      norm: m.norm, initStd: m.initStd,
     });
   },
 };

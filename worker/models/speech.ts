@@ -10,6 +10,7 @@ import {
 } from '../nn/layers.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import { Rng, mixSeed } from '../nn/rng.js';
+import type { AttentionSite, ForwardResult, Model, ModelForwardOptions, QkSource } from './model.js';
 
 export interface SpeechVariant {
   dim: number;
@@ -76,49 +77,10 @@ export interface SpeechOptions {
   seed: number;
 }
 
-export type AttnKind = 'self' | 'causal' | 'cross';
+// The Model seam's types (worker/models/model.ts), re-exported for this family's callers.
+export type { AttnKind, QkSource, AttentionSite, ModelForwardOptions, ForwardResult } from './model.js';
 
-/** Where a site's Q and K come from: columns [offset, offset + dim) of a linear's [in, out] weight. */
-export interface QkSource {
-  q: LinearRef;
-  qOffset: number;
-  k: LinearRef;
-  kOffset: number;
-  dim: number;
-  headDim: number;
-}
-
-export interface AttentionSite {
-  name: string;
-  layer: number;
-  kind: AttnKind;
-  heads: number;
-  tokens?: number;
-  qk?: QkSource;
-}
-
-export interface ModelForwardOptions {
-  training: boolean;
-  temperature: number;
-  dropout: number;
-  attnDropout: number;
-  /** Seed of this forward's random masks, CAPE draws and LayerDrop; derive from (seed, rank, step, micro-batch). */
-  seed: number;
-  /** σReparam power-iteration steps in this forward (0, the default, keeps u/v). */
-  powerIterations?: number;
-}
-
-export interface ForwardResult {
-  /** logits [B, T', vocab]; outLengths [B] int32, T' = ⌈T / stride⌉ and outLengths = ⌈lengths / stride⌉. */
-  outputs: Record<string, tf.Tensor>;
-  /** Per attention site: mean entropy per head [heads] over real frames; NaN for a layer LayerDrop skipped. */
-  entropy: tf.Tensor1D[];
-  /** Per attention site: the largest token norm entering it; NaN for a skipped layer. */
-  maxTokenNorm: tf.Scalar[];
-  bufferUpdates: Map<string, tf.Tensor>;
-}
-
-export interface SpeechModel {
+export interface SpeechModel extends Model {
   family: 'speech';
   options: Readonly<SpeechOptions>;
   arch: SpeechVariant;

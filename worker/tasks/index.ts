@@ -6,6 +6,7 @@ import { ClassifyTask } from './classify.js';
 import { ReverseTask } from './reverse.js';
 import { LmTask } from './lm.js';
 import { TranslateTask } from './translate.js';
+import { AsrTask } from './asr.js';
 import type { Task, TaskBatch } from './task.js';
 
 const TASKS: Record<TaskName, (config: Readonly<Config>) => Task<TaskBatch>> = {
@@ -13,10 +14,11 @@ const TASKS: Record<TaskName, (config: Readonly<Config>) => Task<TaskBatch>> = {
   reverse: (c) => new ReverseTask(c) as unknown as Task<TaskBatch>,
   lm: (c) => new LmTask(c) as unknown as Task<TaskBatch>,
   translate: (c) => new TranslateTask(c) as unknown as Task<TaskBatch>,
+  asr: (c) => new AsrTask(c) as unknown as Task<TaskBatch>,
 };
 
 /** The model family each task's data fits (its inputs and outputs). */
-const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder', lm: 'lm', translate: 'seq2seq' };
+const FAMILY: Record<TaskName, Config['model']['family']> = { classify: 'vit', reverse: 'encoder', lm: 'lm', translate: 'seq2seq', asr: 'speech' };
 
 export function createTask(config: Readonly<Config>): Task<TaskBatch> {
   if (FAMILY[config.task] !== config.model.family) {

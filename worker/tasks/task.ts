@@ -82,6 +82,11 @@ export interface EvalMetric {
 
 export interface LossOptions {
   labelSmoothing: number;
+  /**
+   * The loss will be differentiated twice (sharpness's Hessian-vector products): a task whose fast loss has no second
+   * derivative (CTC's host op) switches to its differentiable form. Default false.
+   */
+  secondOrder?: boolean;
 }
 
 export interface Task<B extends TaskBatch = TaskBatch> {
@@ -116,6 +121,11 @@ export interface Task<B extends TaskBatch = TaskBatch> {
    * differ between sets, e.g. `wer_${set}`.
    */
   metricsOf?(sums: Readonly<Record<string, number>>, set: string): Record<string, number>;
+  /**
+   * Metrics pooled over every periodic evaluation set, from their element-wise summed sums (e.g. `wer` over all
+   * evaluation subsets: the headline when there are several sets). Names must differ from metricsOf's.
+   */
+  pooledMetricsOf?(sums: Readonly<Record<string, number>>): Record<string, number>;
 }
 
 /** Divides all-reduced evaluation sums into the task's metrics (0/0 is NaN: no data). */

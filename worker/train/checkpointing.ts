@@ -7,6 +7,7 @@ import { SigmaError } from '../../shared/errors.js';
 import { writeCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint, type CheckpointData, type CheckpointWriter, type NamedArray } from '../../shared/checkpoint/store.js';
 import { parseSlotKey } from '../optim/optimizer.js';
 import type { Trainer } from './trainer.js';
+import type { PlateauSchedule } from '../optim/plateau.js';
 import { fromNamed, toNamed } from './snapshot.js';
 import { DIGEST_ZERO } from './digest.js';
 
@@ -36,6 +37,7 @@ export async function checkpointData(trainer: Trainer, config: Readonly<Config>,
       config,
       // Linear weights are stored [in, out] (y = x W + b): transpose them for torch.nn.Linear's [out, in].
       weightLayout: 'in_out',
+      ...(trainer.plateau ? { plateau: trainer.plateau.state() } : {}),
       ...extra,
     },
   };
@@ -95,6 +97,10 @@ async function loadCheckpoint(trainer: Trainer, path: string): Promise<string> {
   for (const [k, a] of data.optimizer) slots.set(k, a.data);
   if (trainer.ema && ![...slots.keys()].some((k) => parseSlotKey(k).slot === 'e')) {
     throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds no EMA weights but optim.emaDecay is set`);
+  }
+  if (trainer.plateau) {
+    if (data.state.plateau === undefined) throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds no plateau schedule state but optim.schedule is plateau`);
+    trainer.plateau.restore(data.state.plateau as Parameters<PlateauSchedule['restore']>[0]);
   }
   fromNamed(trainer, {
     model, slots, step: data.state.step, optimizerStep: Number(data.state.adamStep ?? data.state.step),

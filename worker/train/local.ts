@@ -46,7 +46,7 @@ export async function trainLocal(config: Readonly<Config>, log: Logger, opts: Lo
   const task = createTask(config);
   const data = await task.open();
   let skipped = data.initiallySkipped.length;
-  for (const s of data.initiallySkipped) log.warn({ path: s.path, reason: s.reason }, `skipped unreadable item ${s.path}`);
+  for (const s of data.initiallySkipped) log.warn({ path: s.path, reason: s.reason }, `skipped ${s.path}: ${s.reason}`);
   log.info({ task: task.name, seconds: +((performance.now() - t0) / 1000).toFixed(2) }, `dataset ready: ${data.description}`);
   const perEpoch = data.stepsPerEpoch;
   const totalSteps = plannedSteps(config, perEpoch);

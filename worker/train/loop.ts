@@ -86,7 +86,7 @@ export async function runLoop<B extends TaskBatch>(ctx: LoopContext<B>, hooks: L
     const epoch = Math.floor(step / perEpoch);
     const t0 = performance.now();
     const batch = await data.trainBatch(step, collective.worldSize, collective.rank);
-    for (const s of batch.skipped) log.warn({ path: s.path, reason: s.reason, step }, `skipped unreadable item ${s.path}`);
+    for (const s of batch.skipped) log.warn({ path: s.path, reason: s.reason, step }, `skipped ${s.path}: ${s.reason}`);
     if (batch.skipped.length) metrics.recordSkipped(batch.skipped.length);
     const dataSeconds = (performance.now() - t0) / 1000;
     const temperature = ctx.temperature(step);
@@ -104,7 +104,13 @@ export async function runLoop<B extends TaskBatch>(ctx: LoopContext<B>, hooks: L
     const done = trainer.step;
     const e = validationEpoch(config, done, perEpoch, ctx.totalSteps);
     // The last step's validation (validationEpoch always has one there) also runs the final sets (e.g. the test set).
-    if (e !== null) hooks.onEval(await validate(trainer, data, collective, ctx.temperature(done), { periodic: true, final: done === ctx.totalSteps }), e, done);
+    if (e !== null) {
+      const v = await validate(trainer, data, collective, ctx.temperature(done), { periodic: true, final: done === ctx.totalSteps });
+      // Evaluation-driven schedules (plateau) see the all-reduced metrics, identical on every rank, before the next step.
+      const p = trainer.observeEvaluation(v.metrics);
+      if (p) log.info({ step: done, plateau: p }, `plateau schedule: ${p.metric}=${p.value.toFixed(4)}${p.reduced ? `, lr reduced to ${p.lr}` : ''}`);
+      hooks.onEval(v, e, done);
+    }
     const ckptEvery = config.checkpoint.everySteps;
     if (collective.rank === 0 && ((ckptEvery > 0 && done % ckptEvery === 0) || done === ctx.totalSteps)) await hooks.checkpoint(done === ctx.totalSteps);
     const diagEvery = config.diagnostics.everySteps;

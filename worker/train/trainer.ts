@@ -8,6 +8,8 @@ import type { Collective } from '../comm/collective.js';
 import { createOptimizer } from '../optim/factory.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { composeSchedule, type Schedule } from '../optim/schedule.js';
+import { PlateauSchedule } from '../optim/plateau.js';
+import { taskInfo } from '../../shared/tasks.js';
 import { clipByGlobalNorm } from '../optim/clip.js';
 import { Ema } from '../optim/ema.js';
 import { mixSeed } from '../nn/rng.js';
@@ -68,6 +70,8 @@ export class Trainer<B extends TaskBatch = TaskBatch> {
   digest = DIGEST_ZERO;
   private ctx: GenerationContext;
   private schedule: { ctx: GenerationContext; fn: Schedule } | undefined;
+  /** optim.schedule plateau: the lr multiplier driven by the task's headline evaluation metric (checkpointed). */
+  readonly plateau: PlateauSchedule | undefined;
   readonly layout: StepLayout;
   /** The packed step buffer (StepLayout) and a scratch for the scaled gradient upload. */
   private readonly flat: Float32Array;
@@ -92,6 +96,9 @@ export class Trainer<B extends TaskBatch = TaskBatch> {
       (n) => kinds.get(n)!,
     );
     this.ema = o.emaDecay > 0 ? new Ema(o.emaDecay, this.state.params) : undefined;
+    this.plateau = o.schedule === 'plateau'
+      ? new PlateauSchedule({ lr: o.lr, factor: o.plateau.factor, patience: o.plateau.patience, threshold: o.plateau.threshold, mode: taskInfo(task.name).higherIsBetter ? 'max' : 'min' })
+      : undefined;
     this.ctx = Object.freeze({ rank: 0, totalSteps: 1, stepsPerEpoch: 1, lrScale: 1, ...context });
     this.layout = new StepLayout(this.state.totalSize, task.stepMetrics, model);
     this.flat = new Float32Array(this.layout.total);
@@ -123,7 +130,18 @@ export class Trainer<B extends TaskBatch = TaskBatch> {
         : { kind: 'constant' as const };
       this.schedule = { ctx: c, fn: composeSchedule({ lr: o.lr, warmup: o.warmupSteps > 0 ? { steps: o.warmupSteps, init: o.warmupInit } : undefined, main }) };
     }
-    return c.lrScale * this.schedule.fn(step);
+    return c.lrScale * this.schedule.fn(step) * (this.plateau?.scale ?? 1);
+  }
+
+  /**
+   * After an evaluation (the same all-reduced metrics on every rank): feeds the task's headline metric to the plateau
+   * schedule, when there is one. Returns what it did, for the log; null without a plateau schedule.
+   */
+  observeEvaluation(metrics: Readonly<Record<string, number>>): { metric: string; value: number; lr: number; reduced: boolean } | null {
+    if (!this.plateau) return null;
+    const metric = taskInfo(this.task.name).headline;
+    const r = this.plateau.observe(metrics[metric]!);
+    return { metric, value: metrics[metric]!, lr: r.lr, reduced: r.reduced };
   }
 
   /** One optimizer step on this replica's part of the global batch; every replica calls it with the same step. */

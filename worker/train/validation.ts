@@ -37,9 +37,15 @@ export async function validate<B extends TaskBatch>(
   }
   await collective.allReduceSum(sums);
   const n = task.evalSums.indexOf('n');
+  /** The task's metrics pooled over the periodic sets (sums added set by set), when it defines them. */
+  const pooled = (at: number): Record<string, number> => {
+    const periodic = sets.flatMap((s, i) => (s.when === 'periodic' ? [i] : []));
+    if (!task.pooledMetricsOf || periodic.length === 0) return {};
+    return task.pooledMetricsOf(Object.fromEntries(task.evalSums.map((name, j) => [name, periodic.reduce((a, i) => a + sums[2 * k * i + at + j], 0)])));
+  };
   return {
-    metrics: Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i, s.name))),
-    ema: trainer.ema ? Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i + k, s.name))) : null,
+    metrics: Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i, s.name)), pooled(0)),
+    ema: trainer.ema ? Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i + k, s.name)), pooled(k)) : null,
     n: sets.reduce((acc, _, i) => acc + sums[2 * k * i + n], 0),
   };
 }
