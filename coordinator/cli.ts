@@ -18,6 +18,7 @@ commands:
   worker                        one worker (normally started by launch/run)
   ctl set-temperature TAU       set the attention temperature of a running job (at the next common step boundary)
   report RUN_DIR                write RUN_DIR/report.html (charts) and report.md from the run's own logs
+  bleu REF [REF2 ...] < HYP     corpus BLEU as sacreBLEU 2.6.0 (-b): --tokenize 13a|intl|char|none, --lowercase, --chrf
 
 options:
   --config FILE                 YAML or JSON config (see configs/)
@@ -68,15 +69,27 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command: help && (!command || command.startsWith('-') || command === 'help') ? undefined : command, help, flags, configArgs };
 }
 
-function intFlag(p: ParsedArgs, name: string, fallback?: number): number {
-  const v = p.flags.get(name);
-  if (v === undefined) {
-    if (fallback === undefined) throw new SigmaError('SGT_CLI_USAGE', `--${name} is required`);
-    return fallback;
-  }
+/**
+ * An integer flag ≥ `min` (1 for counts of processes, 0 for ranks and restarts); `fallback` (when the flag is absent)
+ * is checked the same way and named by `fallbackName` (an environment variable such as WORLD_SIZE).
+ */
+function intFlag(p: ParsedArgs, name: string, opts: { min: 0 | 1; fallback?: number | string; fallbackName?: string }): number {
+  const v = p.flags.get(name) ?? opts.fallback;
+  if (v === undefined) throw new SigmaError('SGT_CLI_USAGE', `--${name} is required`);
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new SigmaError('SGT_CLI_USAGE', `--${name} must be a non-negative integer, got "${v}"`);
+  if (String(v).trim() === '' || !Number.isSafeInteger(n) || n < opts.min) {
+    const what = opts.min === 1 ? 'a positive integer (≥ 1)' : 'a non-negative integer';
+    const which = p.flags.has(name) || !opts.fallbackName ? `--${name}` : `${opts.fallbackName} (the default of --${name})`;
+    throw new SigmaError('SGT_CLI_USAGE', `${which} must be ${what}, got "${v}"`);
+  }
   return n;
+}
+
+/** The job's expected worker count against dist.minWorkers: fewer could never form a generation (it would wait forever). */
+function checkWorkers(workers: number, config: Readonly<Config>, flag: string): void {
+  if (workers < config.dist.minWorkers) {
+    throw new SigmaError('SGT_CLI_USAGE', `${flag} ${workers} is fewer than dist.minWorkers ${config.dist.minWorkers}: no generation could form; start at least ${config.dist.minWorkers} workers or lower dist.minWorkers`);
+  }
 }
 
 /** torchrun / Kubeflow environment variables as aliases of our settings. */
@@ -160,14 +173,17 @@ function passThrough(p: ParsedArgs): string[] {
 function nodeName(p: ParsedArgs): string {
   const explicit = p.flags.get('node-name');
   if (explicit) return explicit;
-  const rank = p.flags.get('node-rank') ?? process.env.JOB_COMPLETION_INDEX ?? process.env.RANK ?? process.env.PET_NODE_RANK;
-  return rank !== undefined ? `node${rank}` : hostname();
+  const sources = [['--node-rank', p.flags.get('node-rank')], ['JOB_COMPLETION_INDEX', process.env.JOB_COMPLETION_INDEX], ['RANK', process.env.RANK], ['PET_NODE_RANK', process.env.PET_NODE_RANK]] as const;
+  const given = sources.find(([, v]) => v !== undefined);
+  if (!given) return hostname();
+  if (!/^\d+$/.test(given[1]!)) throw new SigmaError('SGT_CLI_USAGE', `${given[0]} must be a non-negative integer (the node's index), got "${given[1]}"`);
+  return `node${Number(given[1])}`;
 }
 
-async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number) {
+async function runCoordinator(config: Readonly<Config>, p: ParsedArgs, log: Logger, expect: number, terminal?: import('./terminal.js').Terminal) {
   const { Coordinator } = await import('./coordinator.js');
   const { port } = splitHostPort(config.dist.coordinator);
-  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p), afterFinish: afterFinishOf(p) }, log);
+  const c = new Coordinator(config, { bind: `tcp://*:${port}`, runDir: runDirOf(p), expectWorkers: expect, resume: resumeOf(p), afterFinish: afterFinishOf(p), terminal }, log);
   if (config.metrics.enabled) await c.serveMetrics(config.metrics.host, config.metrics.port);
   return c;
 }
@@ -222,6 +238,7 @@ async function report(runDir: string, log: Logger): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'bleu') return (await import('./commands/bleu.js')).bleuCommand(argv.slice(1), process.stdin, process.stdout, process.stderr);
   if (argv[0] === 'report') {
     if (!argv[1] || argv[1].startsWith('-')) throw new SigmaError('SGT_CLI_USAGE', 'usage: sigmatrain report RUN_DIR');
     const { writeReport } = await import('./report.js');
@@ -257,7 +274,9 @@ async function main(argv: string[]): Promise<number> {
     case 'coordinator': {
       const config = load(p);
       const log = createLogger({ role: 'coordinator', level: config.log.level });
-      const expect = intFlag(p, 'workers', Number(process.env.WORLD_SIZE ?? process.env.PET_NNODES ?? config.dist.minWorkers));
+      const envName = process.env.WORLD_SIZE !== undefined ? 'WORLD_SIZE' : process.env.PET_NNODES !== undefined ? 'PET_NNODES' : undefined;
+      const expect = intFlag(p, 'workers', { min: 1, fallback: envName ? process.env[envName] : config.dist.minWorkers, fallbackName: envName });
+      checkWorkers(expect, config, p.flags.has('workers') ? '--workers' : envName ?? 'dist.minWorkers');
       const c = await runCoordinator(config, p, log, expect);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
       const s = await c.run();
@@ -269,7 +288,7 @@ async function main(argv: string[]): Promise<number> {
     case 'worker': {
       const config = load(p);
       const workerId = p.flags.get('worker-id') ?? `${hostname()}-${process.pid}`;
-      const localRank = intFlag(p, 'local-rank', 0);
+      const localRank = intFlag(p, 'local-rank', { min: 0, fallback: 0 });
       const log = createLogger({ role: 'worker', level: config.log.level }).child({ workerId });
       const { host } = splitHostPort(config.dist.coordinator);
       const transport = config.dist.transport === 'auto' ? (isLoopback(host) ? 'ipc' : 'tcp') : config.dist.transport;
@@ -290,21 +309,29 @@ async function main(argv: string[]): Promise<number> {
     case 'launch': {
       const config = load(p);
       const log = createLogger({ role: 'launcher', level: config.log.level });
-      const nproc = intFlag(p, 'nproc-per-node');
+      const nproc = intFlag(p, 'nproc-per-node', { min: 1 });
       const { Launcher } = await import('./launch.js');
-      const l = new Launcher({ nproc, coordinator: config.dist.coordinator, nodeName: nodeName(p), configArgs: passThrough(p), gpus: gpusOf(p), maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
+      const l = new Launcher({ nproc, coordinator: config.dist.coordinator, nodeName: nodeName(p), configArgs: passThrough(p), gpus: gpusOf(p), maxRestarts: intFlag(p, 'max-restarts', { min: 0, fallback: 3 }) }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => l.signal('SIGTERM'));
       l.start();
       return l.wait();
     }
     case 'run': {
       const config = load(p);
-      const log = createLogger({ role: 'coordinator', level: config.log.level });
       const gpus = gpusOf(p);
-      const workers = intFlag(p, 'workers', gpus?.length ?? 2);
-      const c = await runCoordinator(config, p, log, workers);
+      const workers = intFlag(p, 'workers', { min: 1, fallback: gpus?.length ?? 2 });
+      checkWorkers(workers, config, '--workers');
+      // On a terminal one writer owns it: our log and the workers' (NDJSON through pipes) print one line per record
+      // above the progress bar. Off a terminal: NDJSON on stdout, workers' straight through.
+      const { Terminal } = await import('./terminal.js');
+      const terminal = process.stdout.isTTY && process.stderr.isTTY ? new Terminal() : undefined;
+      const log = createLogger({ role: 'coordinator', level: config.log.level, ...(terminal ? { destination: terminal.stream() } : {}) });
+      const c = await runCoordinator(config, p, log, workers, terminal);
       const { Launcher } = await import('./launch.js');
-      const l = new Launcher({ nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', 3) }, log);
+      const l = new Launcher({
+        nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', { min: 0, fallback: 3 }),
+        ...(terminal ? { output: (line: string) => terminal.line(line) } : {}),
+      }, log);
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
       const job = c.run();
       if (!c.finishedBefore) l.start();

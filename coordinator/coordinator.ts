@@ -1,16 +1,20 @@
 // The coordinator: admits workers (ROUTER), forms generations (ranks, ring peers, state source), keeps the ledger
 // of completed steps, detects lost workers, re-forms the ring, and reports progress. Never imports tfjs.
+import { metricsText } from '../shared/summary.js';
+import { taskInfo } from '../shared/tasks.js';
+import { byKind } from '../shared/sites.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunResult } from '../shared/summary.js';
 import { Router } from 'zeromq';
 import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
-import { SigmaError } from '../shared/errors.js';
+import { SigmaError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { encode, decode, type Message, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
 import { Ledger } from './ledger.js';
 import { Progress } from './progress.js';
+import type { Terminal } from './terminal.js';
 import { RunLog } from './runlog.js';
 import { CollapseDetector } from './guard.js';
 import { createRegistry, serveMetrics, CoordinatorMetrics } from '../shared/metrics/index.js';
@@ -27,8 +31,8 @@ export interface CoordinatorOptions {
    * every worker that (re)joins that the job is complete (see `serveFinished`).
    */
   afterFinish?: 'exit' | 'serve';
-  /** Show a progress bar (default: stderr is a TTY). */
-  tty?: boolean;
+  /** A person's terminal: the progress bar, with the log lines above it (`run` on a TTY); none: progress is logged. */
+  terminal?: Terminal;
 }
 
 interface Member {
@@ -81,7 +85,8 @@ export class Coordinator {
   private readonly started = performance.now();
   private samples = 0;
   private lastLoss = NaN;
-  private val: { top1: number; top5: number; loss: number; ema?: { valTop1: number; valTop5: number; valLoss: number } | null } = { top1: NaN, top5: NaN, loss: NaN };
+  /** The last evaluation, by the task's metric names. */
+  private val: { metrics: Record<string, number>; ema: Record<string, number> | null } = { metrics: {}, ema: null };
   private minEntropy = Infinity;
   private failures = 0;
   private lastReported = -1;
@@ -132,7 +137,7 @@ export class Coordinator {
     }
     this.ledger = new Ledger(join(opts.runDir, 'ledger.jsonl'));
     this.runLog = new RunLog(opts.runDir);
-    this.progress = new Progress(log, config.train.logEverySteps, opts.tty);
+    this.progress = new Progress(log, config.train.logEverySteps, opts.terminal, taskInfo(config.task).headline);
     this.detector = new CollapseDetector(config.guard);
   }
 
@@ -163,7 +168,7 @@ export class Coordinator {
       this.log.info({ runDir: this.opts.runDir }, `the job in ${this.opts.runDir} is already complete (${this.ledger.next} steps); nothing to resume`);
       return {
         steps: this.ledger.next, totalSteps: this.totalSteps, generations: this.generation, workerFailures: 0, seconds: 0, samplesPerSecond: 0,
-        finalLoss: this.ledger.entries().at(-1)?.loss ?? NaN, valTop1: NaN, valTop5: NaN, valLoss: NaN, emaValTop1: null, minEntropy: NaN, stoppedEarly: false,
+        finalLoss: this.ledger.entries().at(-1)?.loss ?? NaN, task: this.config.task, headline: taskInfo(this.config.task).headline, eval: {}, emaEval: null, minEntropy: NaN, stoppedEarly: false,
       };
     }
     await this.router.bind(this.opts.bind);
@@ -286,16 +291,15 @@ export class Coordinator {
       case 'worker.report':
         return this.onReport(m);
       case 'worker.eval': {
-        this.val = { top1: m.valTop1, top5: m.valTop5, loss: m.valLoss, ema: m.ema };
-        this.runLog.evaluation({ step: m.step, epoch: m.epoch, time: Date.now(), valTop1: m.valTop1, valTop5: m.valTop5, valLoss: m.valLoss, n: m.n, ema: m.ema ?? undefined });
-        const ema = m.ema ? ` ema_val_top1=${m.ema.valTop1.toFixed(3)} ema_val_top5=${m.ema.valTop5.toFixed(3)}` : '';
-        this.progress.note(`epoch ${m.epoch}: val_top1=${m.valTop1.toFixed(3)} val_top5=${m.valTop5.toFixed(3)} val_loss=${m.valLoss.toFixed(4)}${ema} (${m.n} images)`,
-          { epoch: m.epoch, valTop1: m.valTop1, valTop5: m.valTop5, valLoss: m.valLoss, ema: m.ema, step: m.step });
+        this.val = { metrics: m.metrics, ema: m.ema };
+        this.runLog.evaluation({ step: m.step, epoch: m.epoch, time: Date.now(), metrics: m.metrics, n: m.n, ema: m.ema ?? undefined });
+        this.progress.evaluated(m.metrics);
+        this.progress.note(`epoch ${m.epoch}: ${metricsText(m.metrics, m.ema)} (${m.n} examples)`, { epoch: m.epoch, metrics: m.metrics, ema: m.ema, step: m.step });
         return;
       }
       case 'worker.checkpointed':
         this.metrics.checkpoint(m.seconds);
-        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, 'checkpoint written');
+        this.log.info({ step: m.step, path: m.path, seconds: m.seconds }, `checkpoint written: step ${m.step}, ${m.path} (${m.seconds.toFixed(1)} s)`);
         this.runLog.event({ kind: 'checkpoint', step: m.step, message: m.path, seconds: m.seconds });
         return;
       case 'worker.stopped':
@@ -304,10 +308,10 @@ export class Coordinator {
         member.held = { generation: m.generation, step: m.held };
         if (m.generation !== this.generation) return;
         if (m.fatal) {
-          this.progress.note(`job failed: ${m.workerId}: ${m.reason}`, { workerId: m.workerId });
-          this.fail(new SigmaError('SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`));
-          this.phase = 'done';
-          for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: m.reason, checkpoint: false, atStep: null });
+          // The worker's own code (SGT_REPLICA_MISMATCH, SGT_NONFINITE_LOSS) is the job's.
+          const code = /^(SGT_[A-Z_]+):/.exec(m.reason)?.[1];
+          const known: ErrorCode[] = ['SGT_REPLICA_MISMATCH', 'SGT_NONFINITE_LOSS', 'SGT_CHECKPOINT_INVALID'];
+          this.stopFailed(new SigmaError(known.includes(code as ErrorCode) ? (code as ErrorCode) : 'SGT_COMM', `worker ${m.workerId} stopped the job: ${m.reason}`), m.workerId);
           return;
         }
         if (this.phase === 'running') {
@@ -323,7 +327,7 @@ export class Coordinator {
         if (this.active().every((x) => x.done)) this.complete(false);
         return;
       case 'worker.diagnostics':
-        this.lastBounds = m.entropyBound.length ? m.entropyBound : this.lastBounds;
+        this.lastBounds = m.entropyBound.length ? byKind(m.entropyBound, 'self') : this.lastBounds;
         this.runLog.diagnostics({
           step: m.step, time: Date.now(), sharpness: m.sharpness ?? undefined, stabilityThreshold: m.stabilityThreshold ?? undefined,
           entropyBound: m.entropyBound, spectral: m.spectral.map((x) => ({ name: x.name, sigma: x.sigma, gamma: x.gamma ?? undefined })),
@@ -449,26 +453,48 @@ export class Coordinator {
       this.rollbackTo = null;
       this.runLog.event({ kind: 'rollback', step: m.step, message: `restarted from the checkpoint of step ${m.step}`, lrScale: this.lrScale });
     }
-    const fresh = this.ledger.record({ step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss });
-    if (!fresh) return;
+    let fresh: boolean;
+    try {
+      fresh = this.ledger.record({
+        step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, samples: m.samples, loss: m.loss, rank: m.rank,
+        digest: m.digest, prevDigest: m.prevDigest,
+      });
+    } catch (e) {
+      if (e instanceof SigmaError && e.code === 'SGT_STEP_DIGEST') return this.stopFailed(e, m.workerId);
+      throw e;
+    }
+    if (!fresh) {
+      const n = this.ledger.applications(m.step);
+      if (n > 1 && m.rank === 0) this.log.warn({ step: m.step, generation: m.generation, applications: n }, `step ${m.step} applied again in generation ${m.generation} (${n} generations; same state digest)`);
+      return;
+    }
     this.samples += m.samples;
     this.lastLoss = m.loss;
-    const perLayer = m.entropy.map((h) => h.reduce((a, b) => a + b, 0) / Math.max(1, h.length));
-    const minEnt = Math.min(...m.entropy.flat());
+    const perLayer = m.entropy.map((s) => s.heads.reduce((a, b) => a + b, 0) / Math.max(1, s.heads.length));
+    const minEnt = Math.min(...m.entropy.flatMap((s) => s.heads));
     this.minEntropy = Math.min(this.minEntropy, minEnt);
     const sps = this.samples / ((performance.now() - this.started) / 1000);
     this.runLog.step({
-      step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, time: Date.now(), loss: m.loss, accuracy: m.accuracy,
-      lr: m.lr, gradNorm: m.gradNorm, temperature: m.temperature, samples: m.samples, samplesPerSecond: sps, entropy: m.entropy, seconds: m.seconds,
+      step: m.step, epoch: m.epoch, generation: m.generation, worldSize: this.worldSize, time: Date.now(), loss: m.loss, metrics: m.metrics,
+      lr: m.lr, gradNorm: m.gradNorm, temperature: m.temperature, samples: m.samples, units: m.units, unit: m.unit, samplesPerSecond: sps,
+      entropy: m.entropy, digest: m.digest, seconds: m.seconds,
     });
-    this.guard(m.step, m.entropy);
+    this.guard(m.step, byKind(m.entropy, 'self'));
     this.detector.collapsing().forEach((c, l) => this.metrics.recordCollapse(l, c)); // gauge, and onsets counted
     this.metrics.stepDone();
     this.progress.update({
-      step: m.step + 1, total: this.totalSteps, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy,
+      step: m.step + 1, total: this.totalSteps, epoch: m.epoch, loss: m.loss, metrics: m.metrics,
       samplesPerSecond: sps, minEntropy: minEnt, entropyPerLayer: perLayer,
       worldSize: this.worldSize, generation: m.generation,
     });
+  }
+
+  /** The job cannot go on: every worker stops at once without a checkpoint, and the coordinator fails with `error`. */
+  private stopFailed(error: SigmaError, workerId: string): void {
+    this.progress.note(`job failed: ${error.message}`, { workerId, code: error.code });
+    this.fail(error);
+    this.phase = 'done';
+    for (const x of this.members.values()) this.sendTo(x, { type: 'coord.stop', reason: error.message, checkpoint: false, atStep: null });
   }
 
   /** A member of the running generation failed (left, restarted or went silent): count it and re-form at once. */
@@ -591,8 +617,8 @@ export class Coordinator {
     const seconds = (performance.now() - this.started) / 1000;
     this.finish({
       steps: this.ledger.next, totalSteps: this.totalSteps, generations: this.generation, workerFailures: this.failures, seconds,
-      samplesPerSecond: this.samples / seconds, finalLoss: this.lastLoss, valTop1: this.val.top1, valTop5: this.val.top5, valLoss: this.val.loss,
-      emaValTop1: this.val.ema?.valTop1 ?? null,
+      samplesPerSecond: this.samples / seconds, finalLoss: this.lastLoss, task: this.config.task, headline: taskInfo(this.config.task).headline,
+      eval: this.val.metrics, emaEval: this.val.ema,
       minEntropy: this.minEntropy, stoppedEarly,
     });
   }

@@ -1,6 +1,7 @@
 // The node agent: spawns one worker process per local slot (GPU or core), pins GPUs with CUDA_VISIBLE_DEVICES,
 // restarts a worker that dies (it rejoins at a step boundary), and forwards SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/log.js';
 import { RING_MALLOC_ENV } from '../worker/comm/ring.js';
@@ -18,6 +19,8 @@ export interface LaunchOptions {
   maxRestarts: number;
   /** Extra environment for the workers. */
   env?: NodeJS.ProcessEnv;
+  /** Where the workers' output lines go (`run` on a terminal: above the progress bar); default: inherited stdout/stderr. */
+  output?: (line: string) => void;
 }
 
 interface Slot {
@@ -59,7 +62,9 @@ export class Launcher {
     env.SGT_LAUNCHER_PID = String(process.pid); // workers exit if their launcher dies (no orphans)
     const args = [CLI, 'worker', ...this.o.configArgs, '--coordinator', this.o.coordinator, '--worker-id', workerId, '--local-rank', String(slot.localRank)];
     // Own process group: a terminal's Ctrl-C reaches the launcher, which stops the job in order.
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const output = this.o.output;
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', output ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit'], detached: true });
+    if (output) for (const s of [child.stdout!, child.stderr!]) createInterface({ input: s, crlfDelay: Infinity }).on('line', output);
     slot.child = child;
     this.log.info({ workerId, pid: child.pid, gpu: env.CUDA_VISIBLE_DEVICES }, `started worker ${workerId} (pid ${child.pid})`);
     slot.exited = new Promise((resolve) => {

@@ -2,6 +2,7 @@
 // read by the run report (`sigmatrain report RUN_DIR`) and by tests that check numbers against the run's own logs.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SiteHeads } from '../shared/sites.js';
 
 /** <runDir>/steps.jsonl: one line per completed step (first report wins). */
 export interface StepRecord {
@@ -12,14 +13,20 @@ export interface StepRecord {
   /** Wall clock, ms since the Unix epoch. */
   time: number;
   loss: number;
-  accuracy: number;
+  /** The task's per-step metrics (e.g. {accuracy}). */
+  metrics: Record<string, number>;
   lr: number;
   gradNorm: number;
   temperature: number;
+  /** Examples and batch units (in `unit`) of the step over all ranks. */
   samples: number;
+  units: number;
+  unit: string;
   samplesPerSecond: number;
-  /** [layer][head] mean attention entropy, nats. */
-  entropy: number[][];
+  /** Mean attention entropy per head of each attention site, nats. */
+  entropy: SiteHeads[];
+  /** The reporting replica's chained step digest. */
+  digest: string;
   /** Seconds per phase on the reporting rank. */
   seconds: Record<string, number>;
 }
@@ -31,8 +38,8 @@ export interface DiagnosticsRecord {
   /** Top-k Hessian eigenvalues of the global-batch loss, descending. */
   sharpness?: number[];
   stabilityThreshold?: number;
-  /** [layer][head] Theorem 3.1 lower bound, nats. */
-  entropyBound?: number[][];
+  /** Theorem 3.1 lower bound per site and head, nats. */
+  entropyBound?: SiteHeads[];
   spectral?: { name: string; sigma: number; gamma?: number }[];
 }
 
@@ -41,12 +48,11 @@ export interface EvalRecord {
   step: number;
   epoch: number;
   time: number;
-  valTop1: number;
-  valTop5?: number;
-  valLoss: number;
+  /** The task's evaluation metrics (e.g. {val_top1, val_top5, val_loss}). */
+  metrics: Record<string, number>;
   n: number;
   /** The same on the EMA weights, when kept. */
-  ema?: { valTop1: number; valTop5: number; valLoss: number };
+  ema?: Record<string, number>;
 }
 
 /** What the coordinator writes to events.jsonl (the run report reads exactly these). */

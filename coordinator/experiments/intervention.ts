@@ -74,7 +74,7 @@ export function around(name: string, run: RunData, split: number): Around {
   const after = steps.filter((s) => s.step >= split);
   let minAfter: { v: number; step: number } | undefined;
   for (const s of after) {
-    const v = stepMinEntropy(s.entropy);
+    const v = stepMinEntropy(s.entropy.map((x) => x.heads));
     if (v !== undefined && (minAfter === undefined || v < minAfter.v)) minAfter = { v, step: s.step };
   }
   let peak: number | undefined;
@@ -94,14 +94,14 @@ export function around(name: string, run: RunData, split: number): Around {
     run: name,
     switchStep: sw?.step,
     split,
-    entropyBefore: mean(before.map((s) => meanEntropy(s.entropy)).filter(finite)),
+    entropyBefore: mean(before.map((s) => meanEntropy(s.entropy.map((x) => x.heads))).filter(finite)),
     lossBefore,
     minEntropyAfter: minAfter?.v,
     minEntropyAfterStep: minAfter?.step,
-    entropyEnd: mean(steps.slice(-5).map((s) => meanEntropy(s.entropy)).filter(finite)),
+    entropyEnd: mean(steps.slice(-5).map((s) => meanEntropy(s.entropy.map((x) => x.heads))).filter(finite)),
     peakLossAfter: peak,
     finalLoss,
-    valTop1: finite(last?.valTop1) ? last.valTop1 : undefined,
+    valTop1: finite(last?.metrics.val_top1) ? last.metrics.val_top1 : undefined,
     maxSharpnessBefore: maxOf(diag.filter((d) => d.step < split).map((d) => d.sharpness![0])),
     maxSharpnessAfter: maxOf(dAfter.map((d) => d.sharpness![0])),
     threshold: dAfter.find((d) => finite(d.stabilityThreshold))?.stabilityThreshold ?? diag.find((d) => finite(d.stabilityThreshold))?.stabilityThreshold,
@@ -187,10 +187,10 @@ export function charts(done: DoneRun[], s: Setup): ChartSpec[] {
   const thresholdLayer = thr.length
     ? [{ data: { values: thr }, mark: { type: 'line', strokeDash: [6, 4], color: '#7f7f7f' }, encoding: { x, y: { field: 'v', type: 'quantitative' } } }]
     : [];
-  const evals = done.flatMap((d) => d.run.evals.filter((e) => finite(e.valTop1)).map((e) => ({ run: d.plan.name, step: e.step, v: e.valTop1 })));
+  const evals = done.flatMap((d) => d.run.evals.filter((e) => finite(e.metrics.val_top1)).map((e) => ({ run: d.plan.name, step: e.step, v: e.metrics.val_top1 })));
   return [
-    { id: 'entropy-mean', title: 'Mean attention entropy', caption: 'Per step, attention entropy averaged over every layer and head (nats), for the three runs; dashed rules: the τ switches. The runs share seed and data order, so each intervention run is identical to the control until its switch and hides it there.', spec: chart(perStep((x) => meanEntropy(x.entropy)), 'v', 'mean entropy (nats)') },
-    { id: 'entropy-min', title: 'Lowest attention entropy', caption: 'Per step, the lowest per-head entropy over all layers and heads (nats).', spec: chart(perStep((x) => stepMinEntropy(x.entropy)), 'v', 'min entropy (nats)') },
+    { id: 'entropy-mean', title: 'Mean attention entropy', caption: 'Per step, attention entropy averaged over every layer and head (nats), for the three runs; dashed rules: the τ switches. The runs share seed and data order, so each intervention run is identical to the control until its switch and hides it there.', spec: chart(perStep((x) => meanEntropy(x.entropy.map((e) => e.heads))), 'v', 'mean entropy (nats)') },
+    { id: 'entropy-min', title: 'Lowest attention entropy', caption: 'Per step, the lowest per-head entropy over all layers and heads (nats).', spec: chart(perStep((x) => stepMinEntropy(x.entropy.map((e) => e.heads))), 'v', 'min entropy (nats)') },
     { id: 'loss', title: 'Training loss', caption: 'Per-step training loss (global batch).', spec: chart(perStep((x) => x.loss), 'v', 'train loss') },
     {
       id: 'sharpness',

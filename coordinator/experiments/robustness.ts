@@ -170,7 +170,7 @@ export function charts(done: DoneRun[], methods: string[]): ChartSpec[] {
       id: 'entropy',
       title: 'Lowest attention entropy',
       caption: 'Per step, the lowest per-head attention entropy over all layers and heads (nats); entropy collapse shows as a fall towards 0.',
-      spec: lineChart(series((s) => stepMinEntropy(s.entropy), 'entropy'), 'entropy', 'min entropy (nats)', { zero: true }, undefined, true),
+      spec: lineChart(series((s) => stepMinEntropy(s.entropy.map((x) => x.heads)), 'entropy'), 'entropy', 'min entropy (nats)', { zero: true }, undefined, true),
     },
   ];
   if (sharp.length) {

@@ -206,18 +206,18 @@ export function chartSpecs(run: RunData, opts: ChartOptions = {}): Chart[] {
   const noSteps = run.files.includes('steps.jsonl') ? 'steps.jsonl has no step records' : 'no steps.jsonl in this run';
   const charts: Chart[] = [];
 
-  // Entropy: (layer) mean over heads per step; bound: same reduction of diagnostics' entropyBound [layer][head].
+  // Entropy: (layer) mean over heads of each self-attention site per step; bound: the same reduction of diagnostics' entropyBound.
   const entropyRows: Row[] = [];
   for (const s of steps) {
-    s.entropy.forEach((heads, layer) => {
-      const m = Array.isArray(heads) ? mean(heads) : undefined;
+    s.entropy.forEach(({ attn, layer, heads }) => {
+      const m = attn === 'self' && Array.isArray(heads) ? mean(heads) : undefined;
       if (m !== undefined) entropyRows.push({ step: s.step, layer, nats: m });
     });
   }
   const boundRows: Row[] = [];
   for (const d of run.diagnostics) {
-    d.entropyBound?.forEach((heads, layer) => {
-      const m = Array.isArray(heads) ? mean(heads) : undefined;
+    d.entropyBound?.forEach(({ attn, layer, heads }) => {
+      const m = attn === 'self' && Array.isArray(heads) ? mean(heads) : undefined;
       if (m !== undefined) boundRows.push({ step: d.step, layer, nats: m });
     });
   }
@@ -253,7 +253,7 @@ export function chartSpecs(run: RunData, opts: ChartOptions = {}): Chart[] {
 
   // Loss: train per step, val per eval.
   const lossRows: Row[] = (steps.length ? steps : run.ledger).filter((s) => finite(s.loss)).map((s) => ({ step: s.step, loss: s.loss, series: 'train' }));
-  const valLossRows: Row[] = run.evals.filter((e) => finite(e.valLoss)).map((e) => ({ step: e.step, loss: e.valLoss, series: 'val' }));
+  const valLossRows: Row[] = run.evals.filter((e) => finite(e.metrics.val_loss)).map((e) => ({ step: e.step, loss: e.metrics.val_loss, series: 'val' }));
   const lossColor = { field: 'series', type: 'nominal', title: null, ...colorFor(['train', 'val'], ['#1f77b4', '#d62728']) };
   charts.push({
     id: 'loss',
@@ -355,13 +355,15 @@ export function chartSpecs(run: RunData, opts: ChartOptions = {}): Chart[] {
   });
 
   // Validation accuracy per eval, with the per-step training accuracy faintly behind it for comparison.
-  const valRows: Row[] = run.evals.filter((e) => finite(e.valTop1)).map((e) => ({ step: e.step, acc: e.valTop1, series: 'val top-1' }));
-  const trainAcc: Row[] = steps.filter((s) => finite(s.accuracy)).map((s) => ({ step: s.step, acc: s.accuracy, series: 'train (per step)' }));
-  const accColor = { field: 'series', type: 'nominal', title: null, ...colorFor(['val top-1', 'train (per step)'], ['#d62728', '#aec7e8']) };
+  // Every eval metric that is not a loss (the task's names: val_top1 and val_top5, val_token_acc, …) is a series.
+  const valRows: Row[] = run.evals.flatMap((e) => Object.entries(e.metrics ?? {}).filter(([k, v]) => !/loss/.test(k) && finite(v)).map(([k, v]) => ({ step: e.step, acc: v, series: k })));
+  const valNames = [...new Set(valRows.map((r) => r.series as string))];
+  const trainAcc: Row[] = steps.filter((s) => finite(s.metrics?.accuracy)).map((s) => ({ step: s.step, acc: s.metrics.accuracy, series: 'train (per step)' }));
+  const accColor = { field: 'series', type: 'nominal', title: null, ...colorFor([...valNames, 'train (per step)'], [...valNames.map((_, i) => ['#d62728', '#9467bd', '#2ca02c', '#ff7f0e'][i % 4]), '#aec7e8']) };
   charts.push({
     id: 'validation',
     title: CHART_TITLES.validation,
-    caption: 'Validation top-1 (fraction) at each eval; per-step training accuracy behind it.',
+    caption: 'Every non-loss evaluation metric (fractions, by the task\'s names) at each eval; per-step training accuracy behind it.',
     ...(valRows.length
       ? {
           spec: stepChart(

@@ -95,6 +95,23 @@ async function readJsonl<T>(dir: string, file: string, skipped: SkippedLine[], f
   return out;
 }
 
+/** A protocol-v2 run's record (entropy [layer][head], accuracy) in today's shape (sites, named metrics). */
+function normaliseStep(s: StepRecord): StepRecord {
+  const raw = s as unknown as Record<string, unknown>;
+  const entropy = !Array.isArray(s.entropy) ? []
+    : s.entropy.map((e, layer) => (Array.isArray(e) ? { attn: 'self' as const, layer, heads: e as number[] } : e));
+  const metrics = isObject(raw.metrics) ? s.metrics : typeof raw.accuracy === 'number' ? { accuracy: raw.accuracy } : {};
+  return { ...s, entropy, metrics };
+}
+
+function normaliseEval(e: EvalRecord): EvalRecord {
+  const raw = e as unknown as Record<string, unknown>;
+  if (isObject(raw.metrics)) return e;
+  const metrics: Record<string, number> = {};
+  for (const [from, to] of [['valTop1', 'val_top1'], ['valTop5', 'val_top5'], ['valLoss', 'val_loss']]) if (typeof raw[from] === 'number') metrics[to] = raw[from] as number;
+  return { ...e, metrics };
+}
+
 function byStep<T extends { step: number }>(records: T[]): T[] {
   return records.map((r, i) => [r, i] as const).sort((a, b) => a[0].step - b[0].step || a[1] - b[1]).map(([r]) => r);
 }
@@ -122,11 +139,9 @@ export async function loadRun(runDir: string): Promise<RunData> {
   const skipped: SkippedLine[] = [];
   const files: string[] = [];
   // A step without an entropy matrix still has its loss, lr and throughput.
-  const steps = firstPerStep(await readJsonl<StepRecord>(dir, 'steps.jsonl', skipped, files)).map((s) =>
-    Array.isArray(s.entropy) ? s : { ...s, entropy: [] },
-  );
+  const steps = firstPerStep(await readJsonl<StepRecord>(dir, 'steps.jsonl', skipped, files)).map(normaliseStep);
   const diagnostics = byStep(await readJsonl<DiagnosticsRecord>(dir, 'diagnostics.jsonl', skipped, files));
-  const evals = byStep(await readJsonl<EvalRecord>(dir, 'evals.jsonl', skipped, files));
+  const evals = byStep(await readJsonl<EvalRecord>(dir, 'evals.jsonl', skipped, files)).map(normaliseEval);
   const events = await readJsonl<EventRecord>(dir, 'events.jsonl', skipped, files);
   const ledger = firstPerStep(await readJsonl<LedgerEntry>(dir, 'ledger.jsonl', skipped, files));
   let coordinator: CoordinatorState | undefined;

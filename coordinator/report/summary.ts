@@ -1,5 +1,6 @@
 // The run's headline numbers as data (summarize) and as the one set of formatted rows that both report.html's header
 // and report.md's table print, so the two never disagree on a value or its precision.
+import type { SiteHeads } from '../../shared/sites.js';
 import type { RunData } from './load.js';
 
 export interface RunSummary {
@@ -24,6 +25,8 @@ export interface RunSummary {
   /** valTop1 (a fraction in [0, 1]) of the eval with the highest step. */
   lastValTop1?: number;
   lastValLoss?: number;
+  /** Every metric of the last eval, by the task's names. */
+  lastEval?: Record<string, number>;
   lastEvalStep?: number;
   evals: number;
   /** Smallest per-head attention entropy over all steps, nats, and where it was. */
@@ -46,12 +49,12 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export function summarize(run: RunData): RunSummary {
   const { evals, events } = run;
   // Runs written before steps.jsonl existed still have the ledger (step, loss, samples per step).
-  const steps = run.steps.length ? run.steps : run.ledger.map((e) => ({ ...e, entropy: [] as number[][], time: undefined, samplesPerSecond: undefined }));
+  const steps = run.steps.length ? run.steps : run.ledger.map((e) => ({ ...e, entropy: [] as SiteHeads[], time: undefined, samplesPerSecond: undefined }));
   const first = steps[0];
   const last = steps[steps.length - 1];
   let minEntropy: RunSummary['minEntropy'];
   for (const s of steps) {
-    s.entropy.forEach((heads, layer) => {
+    s.entropy.forEach(({ layer, heads }) => {
       if (!Array.isArray(heads)) return;
       heads.forEach((nats, head) => {
         if (finite(nats) && (minEntropy === undefined || nats < minEntropy.nats)) minEntropy = { nats, step: s.step, layer, head };
@@ -78,8 +81,9 @@ export function summarize(run: RunData): RunSummary {
     rollbacks: count('rollback'),
     collapseAlarms: count('collapse'),
     finalLoss: finite(last?.loss) ? last.loss : undefined,
-    lastValTop1: finite(lastEval?.valTop1) ? lastEval.valTop1 : undefined,
-    lastValLoss: finite(lastEval?.valLoss) ? lastEval.valLoss : undefined,
+    lastValTop1: finite(lastEval?.metrics.val_top1) ? lastEval.metrics.val_top1 : undefined,
+    lastValLoss: finite(lastEval?.metrics.val_loss) ? lastEval.metrics.val_loss : undefined,
+    lastEval: lastEval?.metrics,
     lastEvalStep: lastEval?.step,
     evals: evals.length,
     minEntropy,
@@ -139,12 +143,13 @@ export function summaryRows(s: RunSummary): SummaryRow[] {
     { key: 'generations', label: 'Generations', value: fmt.int(s.generations), note: 'highest generation formed' },
     { key: 'failures', label: 'Failures', value: fmt.int(s.failures), note: `worker failures; ${s.rollbacks} rollback(s), ${s.collapseAlarms} collapse alarm(s)` },
     { key: 'final_loss', label: 'Final loss', value: fmt.loss(s.finalLoss), note: s.lastStep === undefined ? '' : `train loss at step ${s.lastStep}` },
-    {
-      key: 'val_top1',
-      label: 'Last val_top1',
-      value: fmt.fraction(s.lastValTop1),
-      note: s.lastEvalStep === undefined ? 'no evals recorded' : `fraction; eval at step ${s.lastEvalStep}, val_loss ${fmt.loss(s.lastValLoss)}`,
-    },
+    // One card per metric of the last eval, in the task's names (a loss with 4 decimals, fractions with 3).
+    ...(s.lastEval && Object.keys(s.lastEval).length
+      ? Object.entries(s.lastEval).map(([name, v]) => ({
+          key: name, label: `Last ${name}`, value: /loss/.test(name) ? fmt.loss(v) : fmt.fraction(v),
+          note: `${/loss/.test(name) ? 'per unit' : 'fraction'}; eval at step ${s.lastEvalStep}`,
+        }))
+      : [{ key: 'val_top1', label: 'Last val_top1', value: fmt.fraction(undefined), note: 'no evals recorded' }]),
     {
       key: 'min_entropy',
       label: 'Min entropy',

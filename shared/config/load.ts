@@ -6,6 +6,7 @@ import convict from 'convict';
 import YAML from 'yaml';
 import { SigmaError } from '../errors.js';
 import { registerFormats } from './formats.js';
+import { checkConfig } from './checks.js';
 import { schema, type Config } from './schema.js';
 
 type SchemaNode = { [key: string]: SchemaNode | { doc: string; format: unknown; default: unknown } };
@@ -98,6 +99,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     if (opts.file) conf.load(parseFile(opts.file) as never);
     if (opts.overrides) conf.load(opts.overrides as never);
     conf.validate({ allowed: 'strict' });
+    checkConfig(conf.getProperties() as unknown as Config);
   } catch (err) {
     if (err instanceof SigmaError) throw err;
     const msg = (err as Error).message.split('\n').filter(Boolean).join('; ');

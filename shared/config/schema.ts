@@ -1,11 +1,14 @@
 // The one convict schema of sigmatrain: every key with its default, format and doc. The Config type mirrors it.
+import { TASK_NAMES, type TaskName } from '../tasks.js';
 
 export interface Config {
+  task: TaskName;
   seed: number;
   backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   model: {
-    family: 'vit';
+    family: 'vit' | 'encoder';
     variant: string;
+    encoder: { dim: number; depth: number; heads: number; mlpDim: number };
     imageSize: number;
     patchSize: number;
     reparam: 'sigma' | 'stats' | 'none';
@@ -30,6 +33,7 @@ export interface Config {
     mean: [number, number, number];
     std: [number, number, number];
     shapes: { trainPerClass: number; valPerClass: number };
+    reverse: { vocab: number; minLength: number; maxLength: number; trainSize: number; valSize: number };
     valLabels: string;
     interpolation: 'bicubic' | 'bilinear';
     evalCropPct: number;
@@ -109,6 +113,11 @@ export interface Config {
 }
 
 export const schema = {
+  task: {
+    doc: 'What the job is (worker/tasks/): classify (images: shapes, imagefolder, imagenet) or reverse (toy sequence reversal, the proof of the Task seam).',
+    format: [...TASK_NAMES],
+    default: 'classify',
+  },
   seed: { doc: 'Seed of every random choice (init, data order, dropout); derived per rank and step.', format: 'count', default: 0 },
   backend: {
     doc: 'tfjs backend: auto (tensorflow > webgpu on a hardware GPU adapter > wasm > cpu), tensorflow (tfjs-node[-gpu], if installed), webgpu (Dawn: optional npm packages webgpu + @tensorflow/tfjs-backend-webgpu, a GPU with a Vulkan driver), wasm, cpu.',
@@ -116,11 +125,17 @@ export const schema = {
     default: 'auto',
   },
   model: {
-    family: { doc: 'Model family (one file per family in worker/models).', format: ['vit'], default: 'vit' },
+    family: { doc: 'Model family (one file per family in worker/models): vit (images) or encoder (token sequences).', format: ['vit', 'encoder'], default: 'vit' },
     variant: {
-      doc: 'Variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
+      doc: 'vit: variant by name: "Ti/16", "S/16", "B/16", "L/16", "H/14", or small ones "test/4", "demo/4", "bench/4".',
       format: 'string',
       default: 'demo/4',
+    },
+    encoder: {
+      dim: { doc: 'encoder: model width.', format: 'positive-int', default: 64 },
+      depth: { doc: 'encoder: blocks.', format: 'positive-int', default: 2 },
+      heads: { doc: 'encoder: attention heads (dim must divide by it).', format: 'positive-int', default: 4 },
+      mlpDim: { doc: 'encoder: MLP hidden width.', format: 'positive-int', default: 128 },
     },
     imageSize: { doc: 'Input image side in pixels (square).', format: 'positive-int', default: 16 },
     patchSize: { doc: 'Patch side in pixels; 0 takes the variant\'s.', format: 'count', default: 0 },
@@ -160,6 +175,13 @@ export const schema = {
     shapes: {
       trainPerClass: { doc: 'Generated training images per class.', format: 'positive-int', default: 400 },
       valPerClass: { doc: 'Generated validation images per class.', format: 'positive-int', default: 60 },
+    },
+    reverse: {
+      vocab: { doc: 'reverse: vocabulary size including the padding token 0.', format: 'positive-int', default: 16 },
+      minLength: { doc: 'reverse: shortest sequence.', format: 'positive-int', default: 4 },
+      maxLength: { doc: 'reverse: longest sequence (the padded length).', format: 'positive-int', default: 8 },
+      trainSize: { doc: 'reverse: training sequences, drawn from the seed.', format: 'positive-int', default: 4096 },
+      valSize: { doc: 'reverse: validation sequences, drawn from the seed.', format: 'positive-int', default: 512 },
     },
     valLabels: { doc: 'imagenet: path of LOC_val_solution.csv for a flat val/ ("" searches root, val/ and the Kaggle layout).', format: 'string', default: '' },
     interpolation: { doc: 'imagenet: resize interpolation.', format: ['bicubic', 'bilinear'], default: 'bicubic' },

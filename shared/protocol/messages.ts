@@ -1,7 +1,7 @@
 // Control-plane messages between coordinator (ROUTER) and workers (DEALER): one zod schema per type, versioned.
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Largest control message accepted (bytes); state and gradients travel on the ring, never here. */
 export const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -11,6 +11,11 @@ const generation = z.number().int().nonnegative();
 const finite = z.number().finite();
 
 const envelope = { v: z.literal(PROTOCOL_VERSION), id };
+
+/** A task's named values (e.g. {accuracy: 0.5} or {val_top1: 0.97}); names are the task's, never the runtime's. */
+const metricRecord = z.record(z.string().min(1).max(64), z.number()).refine((r) => Object.keys(r).length <= 64, 'at most 64 metrics');
+/** One attention site's per-head values: entropy or its Theorem 3.1 bound, nats. */
+const siteHeads = z.object({ attn: z.enum(['self', 'causal', 'cross']), layer: z.number().int().nonnegative(), heads: z.array(finite).max(1024) });
 
 /** Worker → coordinator. */
 export const Hello = z.object({
@@ -62,13 +67,23 @@ export const Report = z.object({
   /** Optimizer step just completed (0-based); the replica now holds step + 1 steps. */
   step,
   epoch: z.number().int().nonnegative(),
+  /** Batch units of this step over all ranks, in the task's unit. */
+  units: z.number().int().nonnegative(),
+  unit: z.string().min(1).max(32),
+  /** Examples of this step over all ranks. */
   samples: z.number().int().nonnegative(),
-  loss: z.number(),
-  accuracy: finite,
+  /** May be non-finite (NaN, ±Infinity): the coordinator reports that. */
+  loss: z.union([z.number(), z.nan()]),
+  /** The task's per-step values, each already divided by its denominator. */
+  metrics: metricRecord,
   lr: finite,
-  gradNorm: z.number(),
+  gradNorm: z.union([z.number(), z.nan()]),
   temperature: finite,
-  entropy: z.array(z.array(finite)).max(1024),
+  entropy: z.array(siteHeads).max(4096),
+  /** Chained digest of the steps this replica has applied (worker/train/digest.ts). */
+  digest: z.string().min(1).max(64),
+  /** The digest the step started from (the previous step's digest on this replica's chain). */
+  prevDigest: z.string().min(1).max(64),
   seconds: z.object({ data: finite, forward_backward: finite, allreduce: finite, optimizer: finite }),
 });
 
@@ -79,11 +94,11 @@ export const Eval = z.object({
   generation,
   step,
   epoch: z.number().int().nonnegative(),
-  valTop1: finite,
-  valTop5: finite,
-  valLoss: finite,
+  /** The task's evaluation metrics, e.g. {val_top1, val_top5, val_loss}. */
+  metrics: metricRecord,
   /** The same on the EMA weights (optim.emaDecay > 0). */
-  ema: z.object({ valTop1: finite, valTop5: finite, valLoss: finite }).nullable(),
+  ema: metricRecord.nullable(),
+  /** Examples evaluated. */
   n: z.number().int().nonnegative(),
 });
 
@@ -124,7 +139,7 @@ export const Diagnostics = z.object({
   step,
   sharpness: z.array(finite).max(64).nullable(),
   stabilityThreshold: finite.nullable(),
-  entropyBound: z.array(z.array(finite)).max(1024),
+  entropyBound: z.array(siteHeads).max(4096),
   spectral: z.array(z.object({ name: z.string().max(200), sigma: finite, gamma: finite.nullable() })).max(10000),
 });
 

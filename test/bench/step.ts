@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { loadConfig } from '../../shared/config/index.js';
-import { buildModel } from '../../worker/models/index.js';
-import { Trainer, localReducer } from '../../worker/train/trainer.js';
+import { ClassifyTask } from '../../worker/tasks/classify.js';
+import { Trainer, localReduce } from '../../worker/train/trainer.js';
 import { Rng } from '../../worker/nn/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
 
@@ -87,13 +87,13 @@ async function main(): Promise<void> {
               optim: { name: 'adamw', lr: 1e-3 },
             },
           });
-          const trainer = new Trainer(config, buildModel(config), 0, warmup + steps);
+          const trainer = new Trainer(config, new ClassifyTask(config), { totalSteps: warmup + steps });
           const rng = new Rng(1);
-          const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), n: BATCH };
+          const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
           const times: number[] = [];
           for (let s = 0; s < warmup + steps; s++) {
             const t0 = performance.now();
-            await trainer.trainStep(batch, localReducer);
+            await trainer.trainStep(batch, localReduce);
             if (s >= warmup) times.push(performance.now() - t0);
           }
           const ms = median(times);

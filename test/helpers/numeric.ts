@@ -31,3 +31,23 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return Math.sqrt(num / Math.max(den, 1e-300));
 }
+
+/** The largest |xᵢ| (0 for an empty vector). */
+export function maxAbs(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+}
+
+/**
+ * The reference-vector rule (test/fixtures/README.md): every |aᵢ − bᵢ| ≤ rtol·|bᵢ| + atol. The absolute floor is what
+ * lets an analytically zero entry pass: float64 noise (~1e-16) in the reference and fp32 noise (~1e-7) here.
+ */
+export function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: { rtol: number; atol: number }, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} ≠ ${expected.length}`);
+  for (let i = 0; i < expected.length; i++) {
+    const bound = tol.rtol * Math.abs(expected[i]) + tol.atol;
+    const d = Math.abs(actual[i] - expected[i]);
+    assert.ok(d <= bound, `${what}[${i}]: ${actual[i]} vs reference ${expected[i]}: |a−b| = ${d.toExponential(3)} > rtol·|b| + atol = ${bound.toExponential(3)} (rtol ${tol.rtol}, atol ${tol.atol.toExponential(3)})`);
+  }
+}

@@ -21,8 +21,8 @@ function run(script: string, args: string[]): Promise<{ code: number; out: strin
   });
 }
 
-interface Step { step: number; loss: number | null; temperature: number; entropy: number[][] }
-interface Eval { step: number; valTop1: number }
+interface Step { step: number; loss: number | null; temperature: number; entropy: { heads: number[] }[] }
+interface Eval { step: number; metrics: { val_top1: number } }
 
 const jsonl = <T>(path: string): T[] =>
   readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
@@ -58,7 +58,7 @@ function checkHtml(html: string, chartIds: string[], tableIds: string[]): void {
   for (const id of tableIds) assert.ok(html.includes(`<table id="table-${id}">`), `table ${id}`);
 }
 
-const minEntropy = (steps: Step[]): number => Math.min(...steps.flatMap((s) => s.entropy.flat()));
+const minEntropy = (steps: Step[]): number => Math.min(...steps.flatMap((s) => s.entropy.flatMap((x) => x.heads)));
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('robustness --quick: 2 × 2 grid per method through sigmatrain run, report numbers from the runs\' logs', { timeout: 240_000 }, async () => {
@@ -86,7 +86,7 @@ test('robustness --quick: 2 × 2 grid per method through sigmatrain run, report 
     const steps = jsonl<Step>(join(dir, 'steps.jsonl'));
     const evals = jsonl<Eval>(join(dir, 'evals.jsonl'));
     assert.equal(row[col('steps')], `${steps.length}/8`);
-    assert.equal(row[col('val_top1')], evals[evals.length - 1].valTop1.toFixed(3), `${row[0]} val_top1 from evals.jsonl`);
+    assert.equal(row[col('val_top1')], evals[evals.length - 1].metrics.val_top1.toFixed(3), `${row[0]} val_top1 from evals.jsonl`);
     assert.equal(row[col('min entropy (nats)')], minEntropy(steps).toFixed(3), `${row[0]} min entropy from steps.jsonl`);
     const initial = steps[0].loss as number;
     assert.equal(steps[0].step, 0);
@@ -99,7 +99,7 @@ test('robustness --quick: 2 × 2 grid per method through sigmatrain run, report 
     assert.equal(row[col('status')].startsWith('diverged'), diverged, `${row[0]} status`);
     const json = results.runs.find((x) => x.name === row[0])!;
     assert.equal(json.diverged, diverged);
-    assert.equal(json.valTop1, evals[evals.length - 1].valTop1);
+    assert.equal(json.valTop1, evals[evals.length - 1].metrics.val_top1);
   }
   // Per-method counts agree with the per-run rows.
   for (const m of methods.rows) {
@@ -132,7 +132,7 @@ test('intervention --quick: τ → 0.1 early and late through sigmatrain run, sw
     if (name !== 'control') assert.equal(sw?.step, split, `${name}: τ switched at the planned step`);
     const after = steps.filter((s) => s.step >= split);
     const low = minEntropy(after);
-    const at = after.find((s) => s.entropy.flat().includes(low))!.step;
+    const at = after.find((s) => s.entropy.flatMap((x) => x.heads).includes(low))!.step;
     assert.equal(row[col('lowest entropy after (step)')], `${low.toFixed(3)} (${at})`);
   }
   // The intervention lowers the attention entropy below the control's over the same steps (τ = 0.1 multiplies logits by 10).

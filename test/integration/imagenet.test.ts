@@ -48,11 +48,11 @@ test('ImageNet layout: DeiT augmentations, mixup/cutmix, EMA eval, top-5, and a 
   const ledger = readFileSync(join(dir, 'ledger.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; samples: number });
   assert.deepEqual(ledger.map((e) => e.step).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i));
   assert.ok(ledger.every((e) => e.samples === 16));
-  const evals = readFileSync(join(dir, 'evals.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { n: number; valTop5: number; ema?: { valTop1: number } });
+  const evals = readFileSync(join(dir, 'evals.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { n: number; metrics: { val_top5: number }; ema?: { val_top1: number } });
   assert.ok(evals.length >= 1 && evals.every((e) => e.n === 24), 'the whole flat val set (24 images, labels from the CSV) is evaluated');
-  assert.ok(evals.every((e) => e.valTop5 === 1), 'top-5 of 3 classes is always a hit');
-  assert.ok(evals.every((e) => e.ema && Number.isFinite(e.ema.valTop1)), 'EMA weights evaluated too');
-  assert.match(String(b.messages(/^done: /)[0]?.msg), /val_top1=0\.\d{3} val_top5=1\.000 ema_val_top1=0\.\d{3}/);
+  assert.ok(evals.every((e) => e.metrics.val_top5 === 1), 'top-5 of 3 classes is always a hit');
+  assert.ok(evals.every((e) => e.ema && Number.isFinite(e.ema.val_top1)), 'EMA weights evaluated too');
+  assert.match(String(b.messages(/^done: /)[0]?.msg), /val_top1=0\.\d{3} val_top5=1\.000 val_loss=\d+\.\d{4} ema_val_top1=0\.\d{3}/);
 });
 
 test('sigmatrain train streams the ImageNet layout too: one process, EMA and top-5 in the summary', { timeout: 300_000 }, async () => {
@@ -62,7 +62,7 @@ test('sigmatrain train streams the ImageNet layout too: one process, EMA and top
     '--train.globalBatch', '16', '--train.maxSteps', '6', '--optim.emaDecay', '0.9']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const done = p.messages(/^done: /)[0];
-  assert.match(String(done?.msg), /^done: 6 steps, .* val_top1=0\.\d{3} val_top5=1\.000 ema_val_top1=0\.\d{3}/);
-  const evals = p.lines.filter((l) => typeof l.valTop1 === 'number' && l.n === 24);
+  assert.match(String(done?.msg), /^done: 6 steps, .* val_top1=0\.\d{3} val_top5=1\.000 val_loss=\d+\.\d{4} ema_val_top1=0\.\d{3}/);
+  const evals = p.lines.filter((l) => typeof (l.metrics as { val_top1?: number } | undefined)?.val_top1 === 'number' && l.n === 24);
   assert.ok(evals.length >= 1, 'the whole flat val set (24 images) evaluated');
 });

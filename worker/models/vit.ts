@@ -1,10 +1,13 @@
 // Vision Transformer with σReparam on every linear layer (patch embedding and head included), variants by name.
+// Implements the Model seam (models/model.ts): inputs {images: [B, H, W, C]}, outputs {logits: [B, classes]}.
 import * as tf from '@tensorflow/tfjs';
 import { Rng, mixSeed } from '../nn/rng.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import { declareLinear, applyLinear, type LinearRef, type ReparamMode } from '../nn/linear.js';
 import { declareBlock, applyBlock, declareLayerNorm, applyLayerNorm, type BlockRef, type NormMode, type NormRef } from '../nn/layers.js';
 import { SigmaError } from '../../shared/errors.js';
+import type { AttentionSite, ForwardResult, Model, ModelForwardOptions } from './model.js';
+import { powerUpdates } from './power.js';
 
 export interface VitVariant {
   dim: number;
@@ -56,24 +59,8 @@ export interface VitOptions {
   seed: number;
 }
 
-export interface ForwardOptions {
-  training: boolean;
-  temperature: number;
-  dropout: number;
-  attnDropout: number;
-  /** Seed of this step's random masks; derive from (seed, rank, step). */
-  seed: number;
-}
-
-export interface ForwardDiagnostics {
-  /** Per layer: mean attention entropy per head [heads], nats. */
-  entropy: tf.Tensor1D[];
-  /** Per layer: largest token norm entering attention. */
-  maxTokenNorm: tf.Scalar[];
-}
-
-export interface VitModel {
-  kind: 'vit';
+export interface VitModel extends Model {
+  family: 'vit';
   options: Readonly<VitOptions>;
   arch: VitVariant & { tokens: number; patchDim: number };
   params: ParamSpec[];
@@ -81,7 +68,15 @@ export interface VitModel {
   /** Every linear layer, in declaration order (σReparam power steps iterate over these). */
   linears: LinearRef[];
   blocks: BlockRef[];
-  forward(params: TensorMap, buffers: TensorMap, images: tf.Tensor4D, o: ForwardOptions): { logits: tf.Tensor2D; diag: ForwardDiagnostics };
+}
+
+/** The attention site of a block: one self-attention per layer over all tokens, Q/K from the joint or separate projections. */
+export function blockSite(blk: BlockRef, tokens: number): AttentionSite {
+  const a = blk.attn;
+  const qk = a.joint
+    ? { q: a.joint, qOffset: 0, k: a.joint, kOffset: a.dim, dim: a.dim, headDim: a.dim / a.heads }
+    : { q: a.q!, qOffset: 0, k: a.k!, kOffset: 0, dim: a.dim, headDim: a.dim / a.heads };
+  return { name: a.name, layer: blk.index, kind: 'self', heads: a.heads, tokens, qk };
 }
 
 /** Fixed 2-D sin-cos position embedding [gridH·gridW, dim] (MAE's construction), cls position all zeros. */
@@ -150,7 +145,10 @@ export function buildVit(o: VitOptions): VitModel {
   const head = declareLinear(b, 'head', { ...linOpts, inFeatures: v.dim, outFeatures: o.numClasses }, rng);
   linears.push(head);
 
-  function forward(params: TensorMap, buffers: TensorMap, images: tf.Tensor4D, f: ForwardOptions) {
+  function forward(params: TensorMap, stored: TensorMap, inputs: Record<string, tf.Tensor>, f: ModelForwardOptions): ForwardResult {
+    const images = inputs.images as tf.Tensor4D;
+    if (!images || images.rank !== 4) throw new Error(`vit: expected inputs.images [B, H, W, C], got ${images ? `[${images.shape}]` : 'none'}`);
+    const { buffers, updates } = powerUpdates(linears, params, stored, f.training ? f.powerIterations ?? 0 : 0);
     const [B, H, W, C] = images.shape;
     if (H !== o.imageSize || W !== o.imageSize || C !== channels) {
       throw new Error(`vit: expected images [B, ${o.imageSize}, ${o.imageSize}, ${channels}], got [${images.shape}]`);
@@ -174,11 +172,13 @@ export function buildVit(o: VitOptions): VitModel {
     if (finalNorm) x = applyLayerNorm(finalNorm, params, x) as tf.Tensor3D;
     const pooled = cls ? tf.squeeze(tf.slice(x, [0, 0, 0], [B, 1, v.dim]), [1]) : tf.mean(x, 1);
     const logits = applyLinear(head, params, buffers, pooled) as tf.Tensor2D;
-    return { logits, diag: { entropy, maxTokenNorm } };
+    return { outputs: { logits }, entropy, maxTokenNorm, bufferUpdates: updates };
   }
 
   return {
-    kind: 'vit',
+    family: 'vit',
+    attentionSites: blocks.map((blk) => blockSite(blk, tokens)),
+    architecture: () => ({ family: 'vit', ...o, dropPath: undefined, seed: undefined, patch, tokens }),
     options: Object.freeze({ ...o }),
     arch: { ...v, patch, tokens, patchDim },
     params: b.params,

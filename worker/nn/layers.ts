@@ -71,6 +71,22 @@ export function deepNormConstants(depth: number): { alpha: number; beta: number 
   return { alpha: Math.pow(2 * depth, 0.25), beta: Math.pow(8 * depth, -0.25) };
 }
 
+/**
+ * DeepNorm for an encoder-decoder with N encoder and M decoder layers (Wang et al. 2022, Table 1):
+ * encoder α = 0.81·(N⁴M)^{1/16}, β = 0.87·(N⁴M)^{−1/16}; decoder α = (3M)^¼, β = (12M)^−¼.
+ * β scales the initial V, output-projection and MLP weights of every attention (cross attention included).
+ */
+export function deepNormEncoderDecoderConstants(
+  encoderLayers: number,
+  decoderLayers: number,
+): { encoder: { alpha: number; beta: number }; decoder: { alpha: number; beta: number } } {
+  const n4m = Math.pow(encoderLayers, 4) * decoderLayers;
+  return {
+    encoder: { alpha: 0.81 * Math.pow(n4m, 1 / 16), beta: 0.87 * Math.pow(n4m, -1 / 16) },
+    decoder: { alpha: Math.pow(3 * decoderLayers, 0.25), beta: Math.pow(12 * decoderLayers, -0.25) },
+  };
+}
+
 export function declareBlock(b: SpecBuilder, index: number, o: BlockOptions, rng: Rng): BlockRef {
   const name = `blocks.${index}`;
   const dn = o.norm === 'deepnorm' ? deepNormConstants(o.depth) : { alpha: 1, beta: 1 };

@@ -1,6 +1,7 @@
 // Exponential moving average of the weights (Polyak averaging) kept as tensors, with a swap-in for evaluating on
 // the averaged weights and state that checkpoints like an optimizer's (slot "e").
 import * as tf from '@tensorflow/tfjs';
+import { readNamed } from '../train/readback.js';
 
 import { SigmaError } from '../../shared/errors.js';
 import { parseSlotKey, slotKey, type OptimizerState } from './optimizer.js';
@@ -67,10 +68,11 @@ export class Ema {
   }
 
   /** { step: updates, slots: "e/<param>" → copy of the average }. */
-  getState(): OptimizerState {
-    const slots = new Map<string, Float32Array>();
-    for (const [n, t] of this.shadow) slots.set(slotKey('e', n), (t.dataSync() as Float32Array).slice());
-    return { step: this.n, slots };
+  async getState(): Promise<OptimizerState> {
+    const named = new Map<string, tf.Tensor>();
+    for (const [n, t] of this.shadow) named.set(slotKey('e', n), t);
+    const step = this.n;
+    return { step, slots: await readNamed(named) };
   }
 
   /** Replaces the average; every parameter it tracks must be present, with its shape. */

@@ -1,6 +1,7 @@
 // The contract every optimizer keeps (step / getState / setState / dispose), parameter groups, and the base class
 // that owns the per-parameter slot tensors so each optimizer only writes its update rule.
 import * as tf from '@tensorflow/tfjs';
+import { readNamed } from '../train/readback.js';
 
 import { SigmaError } from '../../shared/errors.js';
 
@@ -33,7 +34,7 @@ export interface Optimizer {
   /** Updates every parameter in `params` in place from `grads` (same names) at learning rate `lr`. */
   step(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
   /** A copy of the state (arrays are the caller's). */
-  getState(): OptimizerState;
+  getState(): Promise<OptimizerState>;
   /** Replaces the state; `shapes` maps parameter names to shapes. Arrays are copied. */
   setState(s: OptimizerState, shapes: ReadonlyMap<string, number[]>): void;
   dispose(): void;
@@ -117,12 +118,12 @@ export abstract class SlotOptimizer implements Optimizer {
     }
   }
 
-  getState(): OptimizerState {
-    const slots = new Map<string, Float32Array>();
-    for (const [s, map] of this.slots) {
-      for (const [n, t] of map) slots.set(slotKey(s, n), (t.dataSync() as Float32Array).slice());
-    }
-    return { step: this.t, slots };
+  /** Copies of every slot ("<slot>/<param>"), read back in one packed transfer. */
+  async getState(): Promise<OptimizerState> {
+    const named = new Map<string, tf.Tensor>();
+    for (const [s, map] of this.slots) for (const [n, t] of map) named.set(slotKey(s, n), t);
+    const step = this.t;
+    return { step, slots: await readNamed(named) };
   }
 
   setState(s: OptimizerState, shapes: ReadonlyMap<string, number[]>): void {

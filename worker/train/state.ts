@@ -1,5 +1,6 @@
 // Training state of one replica: parameters as tf.Variables, σReparam buffers, and name-ordered flat views.
 import * as tf from '@tensorflow/tfjs';
+import { readNamed } from './readback.js';
 import type { ParamSpec, BufferSpec } from '../nn/params.js';
 
 export class ReplicaState {
@@ -32,12 +33,9 @@ export class ReplicaState {
     if (old !== t) old.dispose();
   }
 
-  /** Copies every parameter and buffer out (name → values), for checkpoints and consistency hashes. */
-  snapshot(): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
-    for (const [n, v] of this.params) out.set(n, (v.dataSync() as Float32Array).slice());
-    for (const [n, t] of this.buffers) out.set(n, (t.dataSync() as Float32Array).slice());
-    return out;
+  /** Copies every parameter and buffer out (name → values; parameters first), in one packed readback. */
+  snapshot(): Promise<Map<string, Float32Array>> {
+    return readNamed(new Map<string, tf.Tensor>([...this.params, ...this.buffers]));
   }
 
   /** Replaces values from a snapshot; every name must be known and shapes must match. */

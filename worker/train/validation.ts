@@ -1,35 +1,45 @@
-// Validation of a replica over this rank's slice of the val set: the sums that ranks all-reduce (or that one process
-// divides itself), on the raw weights and, with an EMA, on the EMA weights.
-import type { DataSource } from '../data/source.js';
-import { evaluate } from './step.js';
+// Validation of a replica over this rank's slice of the val set, for any Task: the task's named sums on the raw
+// weights and, with an EMA, on the EMA weights — summed over the Collective once, then divided into named metrics.
+import type { Collective } from '../comm/collective.js';
+import { DEFAULT_EVAL_SETS, setMetricsOf, type TaskBatch, type TaskData } from '../tasks/task.js';
+import { evaluateSums } from './step.js';
 import type { Trainer } from './trainer.js';
 
-/** [correct, correct5, lossSum, n, emaCorrect, emaCorrect5, emaLossSum]: add across ranks, then divide by n. */
-export async function validationSums(trainer: Trainer, data: DataSource, worldSize: number, rank: number, temperature: number): Promise<Float32Array> {
-  const sums = new Float32Array(7);
-  for await (const b of data.valBatches(worldSize, rank)) {
-    const run = () => evaluate(trainer.model, trainer.state, b.x, b.y, b.n, 128, temperature);
-    const raw = run();
-    const ema = trainer.ema ? await trainer.ema.apply(trainer.state.params, run) : undefined;
-    const part = [raw.correct, raw.correct5, raw.lossSum, raw.n, ema?.correct ?? 0, ema?.correct5 ?? 0, ema?.lossSum ?? 0];
-    part.forEach((v, i) => (sums[i] += v));
-  }
-  return sums;
-}
-
 export interface Validation {
-  top1: number;
-  top5: number;
-  loss: number;
+  /** The task's metrics, e.g. {val_top1, val_top5, val_loss}. */
+  metrics: Record<string, number>;
+  /** The same on the EMA weights (optim.emaDecay > 0), else null. */
+  ema: Record<string, number> | null;
+  /** Examples evaluated over all ranks. */
   n: number;
-  ema: { top1: number; top5: number; loss: number } | null;
 }
 
-/** Fractions from (all-reduced) sums. */
-export function fromSums(sums: Float32Array, withEma: boolean): Validation {
-  const n = Math.max(1, sums[3]);
+/** Which evaluation sets to run: the periodic ones (every validation) and/or the final ones (after the last step). */
+export interface ValidateWhich {
+  periodic: boolean;
+  final: boolean;
+}
+
+export async function validate<B extends TaskBatch>(
+  trainer: Trainer<B>, data: TaskData<B>, collective: Collective, temperature: number,
+  which: ValidateWhich = { periodic: true, final: false },
+): Promise<Validation> {
+  const task = trainer.task;
+  const k = task.evalSums.length;
+  const sets = (data.evalSets ?? DEFAULT_EVAL_SETS).filter((s) => (s.when === 'periodic' ? which.periodic : which.final));
+  // Per set [raw sums (k) | EMA sums (k)]: one all-reduce for all of them.
+  const sums = new Float32Array(2 * k * sets.length);
+  for (const [i, set] of sets.entries()) {
+    for await (const b of data.valBatches(collective.worldSize, collective.rank, set.name)) {
+      await evaluateSums(task, trainer.state, b, temperature, sums, 2 * k * i, set.name);
+      if (trainer.ema) await trainer.ema.apply(trainer.state.params, () => evaluateSums(task, trainer.state, b, temperature, sums, 2 * k * i + k, set.name));
+    }
+  }
+  await collective.allReduceSum(sums);
+  const n = task.evalSums.indexOf('n');
   return {
-    top1: sums[0] / n, top5: sums[1] / n, loss: sums[2] / n, n: sums[3],
-    ema: withEma ? { top1: sums[4] / n, top5: sums[5] / n, loss: sums[6] / n } : null,
+    metrics: Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i, s.name))),
+    ema: trainer.ema ? Object.assign({}, ...sets.map((s, i) => setMetricsOf(task, sums, 2 * k * i + k, s.name))) : null,
+    n: sets.reduce((acc, _, i) => acc + sums[2 * k * i + n], 0),
   };
 }

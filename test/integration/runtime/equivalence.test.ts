@@ -11,7 +11,7 @@ const data = tempDir('equiv-data');
 async function runWith(workers: number): Promise<{ dir: string; hashes: Map<string, string[]> }> {
   const dir = tempDir(`equiv-${workers}`);
   const p = sigmatrain(['run', '--config', TINY, '--workers', String(workers), '--run-dir', dir, '--data.root', join(data, 'shapes'),
-    '--dist.coordinator', coordinatorAddress(), '--train.maxSteps', '4', '--dist.consistencyEverySteps', '2', '--optim.lr', '0.001']);
+    '--dist.coordinator', coordinatorAddress(), '--train.maxSteps', '4', '--dist.consistencyEverySteps', '2', '--optim.lr', '0.001', '--log.level', 'debug']);
   const code = await p.exit;
   assert.equal(code, 0, `run with ${workers} workers failed:\n${p.text.slice(-30).join('\n')}`);
   const hashes = new Map<string, string[]>();

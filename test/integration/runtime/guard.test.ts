@@ -51,7 +51,7 @@ test('τ = 0.1 from step 12: collapse detected within the window; rollback recov
 test('sigmatrain ctl set-temperature changes τ on every rank at the same step', { timeout: 180_000 }, async () => {
   const dir = tempDir('ctl');
   const addr = coordinatorAddress();
-  const p = sigmatrain(['run', '--config', TINY, '--workers', '2', '--run-dir', dir, '--data.root', data, '--dist.coordinator', addr, '--train.epochs', '10', ...SHARP]);
+  const p = sigmatrain(['run', '--config', TINY, '--workers', '2', '--run-dir', dir, '--data.root', data, '--dist.coordinator', addr, '--train.epochs', '10', ...SHARP, '--log.level', 'debug']);
   try {
     await p.waitFor((l) => typeof l.msg === 'string' && /^step 4\//.test(l.msg), 90_000, 'step 4');
     const c = sigmatrain(['ctl', 'set-temperature', '0.1', '--coordinator', addr]);

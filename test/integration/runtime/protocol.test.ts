@@ -54,7 +54,7 @@ test('the coordinator answers every bad message with an error and keeps running'
   const log = createLogger({ role: 'coordinator', destination: sink, pretty: false });
   const addr = coordinatorAddress();
   const port = addr.split(':')[1];
-  const c = new Coordinator(config, { bind: `tcp://127.0.0.1:${port}`, runDir: tempDir('proto-coord'), expectWorkers: 5, resume: 'never', tty: false }, log);
+  const c = new Coordinator(config, { bind: `tcp://127.0.0.1:${port}`, runDir: tempDir('proto-coord'), expectWorkers: 5, resume: 'never' }, log);
   const job = c.run();
   const d = new Dealer({ routingId: 'fuzzer' });
   d.connect(`tcp://${addr}`);

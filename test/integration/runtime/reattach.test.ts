@@ -19,7 +19,7 @@ async function restarted(state: 'idle' | 'training'): Promise<Message[][]> {
   writeFileSync(join(dir, 'coordinator.json'), JSON.stringify({ generation: 1, totalSteps: 10, configHash: configHash(config), done: false, temperatureOverride: null, lrScale: 1, rollbacks: 0 }));
   const addr = coordinatorAddress();
   const log = createLogger({ role: 'coordinator', destination: new Writable({ write: (_c, _e, cb) => cb() }), pretty: false });
-  const c = new Coordinator(config, { bind: `tcp://${addr}`, runDir: dir, expectWorkers: 2, resume: 'auto', tty: false }, log);
+  const c = new Coordinator(config, { bind: `tcp://${addr}`, runDir: dir, expectWorkers: 2, resume: 'auto' }, log);
   const job = c.run().catch(() => undefined);
   const workers = ['w0', 'w1'].map((id) => {
     const d = new Dealer({ routingId: id, receiveTimeout: 2000 });

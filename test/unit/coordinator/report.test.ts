@@ -27,15 +27,16 @@ const jsonl = (records: object[]): string => records.map((r) => JSON.stringify(r
 /** Step s of generation 1 (steps 0–14, 2 workers) or 2 (15–…, 1 worker); entropy [layer][head] falls with depth. */
 function stepRecord(step: number, nLayers = 2, nHeads = 2): StepRecord {
   const generation = step < 15 ? 1 : 2;
-  const entropy = Array.from({ length: nLayers }, (_, l) =>
-    Array.from({ length: nHeads }, (_, h) => (step === 12 && l === 0 && h === 1 ? 0.2 : 2 - 0.03 * step * (l + 1) + 0.1 * h)),
-  );
+  const entropy = Array.from({ length: nLayers }, (_, l) => ({
+    attn: 'self' as const, layer: l,
+    heads: Array.from({ length: nHeads }, (_, h) => (step === 12 && l === 0 && h === 1 ? 0.2 : 2 - 0.03 * step * (l + 1) + 0.1 * h)),
+  }));
   return {
     step, epoch: Math.floor(step / 10), generation, worldSize: generation === 1 ? 2 : 1,
     time: T0 + step * 500 + (generation === 2 ? 4000 : 0),
-    loss: 2.3 * Math.exp(-step / 20) + 0.1 + 0.01 * Math.sin(step), accuracy: Math.min(1, step / 30),
+    loss: 2.3 * Math.exp(-step / 20) + 0.1 + 0.01 * Math.sin(step), metrics: { accuracy: Math.min(1, step / 30) },
     lr: 1e-3 * Math.min(1, (step + 1) / 5), gradNorm: 1 + 0.1 * Math.cos(step), temperature: step < 20 ? 1 : 0.5,
-    samples: 64, samplesPerSecond: 100 + step, entropy, seconds: { forward: 0.1, backward: 0.2, allreduce: 0.05 },
+    samples: 64, units: 64, unit: 'samples', samplesPerSecond: 100 + step, entropy, digest: step.toString(16).padStart(16, '0'), seconds: { forward: 0.1, backward: 0.2, allreduce: 0.05 },
   };
 }
 
@@ -46,12 +47,12 @@ function writeFixture(name: string, nSteps = 30): Fixture {
   const diagnostics: DiagnosticsRecord[] = [0, 10, 20].map((step) => ({
     step, time: T0 + step * 500 + 100,
     sharpness: [5 * (1 + step / 10), 2.5, 1], stabilityThreshold: 2 / stepRecord(step).lr,
-    entropyBound: [[0.1, 0.12], [0.05, 0.06]],
+    entropyBound: [{ attn: 'self', layer: 0, heads: [0.1, 0.12] }, { attn: 'self', layer: 1, heads: [0.05, 0.06] }],
     spectral: [{ name: 'block0.attn.qkv', sigma: 1.2, gamma: 1.1 }],
   }));
   const evals: EvalRecord[] = [
-    { step: 14, epoch: 1, time: T0 + 7600, valTop1: 0.4375, valLoss: 1.5, n: 256 },
-    { step: 29, epoch: 2, time: T0 + 19000, valTop1: 0.8125, valLoss: 0.7, n: 256 },
+    { step: 14, epoch: 1, time: T0 + 7600, metrics: { val_top1: 0.4375, val_loss: 1.5 }, n: 256 },
+    { step: 29, epoch: 2, time: T0 + 19000, metrics: { val_top1: 0.8125, val_loss: 0.7 }, n: 256 },
   ];
   const events: EventRecord[] = [
     { time: T0 - 10, kind: 'generation', step: 0, message: 'generation 1 with 2 workers', generation: 1, worldSize: 2 },
@@ -116,14 +117,14 @@ test("report.md's numbers are the fixture's own, computed here from its records"
   const { markdown } = await writeReport(fx.dir);
   const md = readFileSync(markdown, 'utf8');
   const cells = mdTable(md);
-  const minEntropy = Math.min(...fx.steps.flatMap((s) => s.entropy.flat()));
+  const minEntropy = Math.min(...fx.steps.flatMap((s) => s.entropy.flatMap((x) => x.heads)));
   const last = fx.steps.reduce((a, b) => (b.step > a.step ? b : a));
   const lastEval = fx.evals.reduce((a, b) => (b.step >= a.step ? b : a));
   assert.equal(cells.get('steps'), String(new Set(fx.steps.map((s) => s.step)).size));
   assert.equal(cells.get('failures'), String(fx.events.filter((e) => e.kind === 'failure').length));
   assert.equal(cells.get('generations'), String(Math.max(...fx.steps.map((s) => s.generation))));
   assertFormatted(cells.get('final_loss'), last.loss, 4, 'final loss');
-  assertFormatted(cells.get('val_top1'), lastEval.valTop1, 3, 'val_top1');
+  assertFormatted(cells.get('val_top1'), lastEval.metrics.val_top1, 3, 'val_top1');
   assertFormatted(cells.get('min_entropy'), minEntropy, 3, 'min entropy');
   assertFormatted(cells.get('samples_per_second'), last.samplesPerSecond, 1, 'samples/s');
   assert.match(md, /layer 0 head 1 at step 12/, 'says where the minimum entropy was');

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { initBackend } from '../../../../worker/backend.js';
 import { gradient } from '../../../../worker/diagnostics/hvp.js';
-import { sharpness, type SharpnessBatch, type SumReduce } from '../../../../worker/diagnostics/sharpness.js';
+import { sharpness, type SumReduce } from '../../../../worker/diagnostics/sharpness.js';
+import { ClassifyTask, crossEntropySum, type ClassifyBatch as SharpnessBatch } from '../../../../worker/tasks/classify.js';
 import { buildModel } from '../../../../worker/models/index.js';
 import { sincos2d, type VitModel, type VitOptions } from '../../../../worker/models/vit.js';
 import { declareBlock, applyBlock } from '../../../../worker/nn/layers.js';
@@ -16,7 +17,6 @@ import { declareLinear, applyLinear, type LinearRef } from '../../../../worker/n
 import { SpecBuilder, type TensorMap } from '../../../../worker/nn/params.js';
 import { Rng } from '../../../../worker/nn/rng.js';
 import { ReplicaState } from '../../../../worker/train/state.js';
-import { crossEntropySum } from '../../../../worker/train/step.js';
 import { jacobiEigenvalues } from './jacobi.js';
 
 /**
@@ -39,16 +39,18 @@ function microVit(seed: number): VitModel {
   const pos = sincos2d(grid, dim).subarray(dim); // no cls position
   const linears: LinearRef[] = [embed, blk.attn.joint!, blk.attn.proj, blk.mlp.fc1, blk.mlp.fc2, head];
   return {
-    kind: 'vit', options, arch: { dim, depth: 1, heads, mlpDim, patch, tokens: grid * grid, patchDim },
+    options, arch: { dim, depth: 1, heads, mlpDim, patch, tokens: grid * grid, patchDim },
     params: b.params, buffers: b.buffers, linears, blocks: [blk],
-    forward(params: TensorMap, buffers: TensorMap, images: tf.Tensor4D, f) {
+    family: 'vit', attentionSites: [], architecture: () => ({}),
+    forward(params: TensorMap, buffers: TensorMap, inputs: Record<string, tf.Tensor>, f) {
+      const images = inputs.images as tf.Tensor4D;
       const B = images.shape[0];
       const patches = tf.transpose(images.reshape([B * grid, patch, grid, patch]), [0, 2, 1, 3]).reshape([B, grid * grid, patchDim]);
       let x = tf.add(applyLinear(embed, params, buffers, patches), tf.tensor3d(pos, [1, grid * grid, dim])) as tf.Tensor3D;
       const r = applyBlock(blk, params, buffers, x, { ...f, seed: f.seed });
       x = r.x;
       const logits = applyLinear(head, params, buffers, tf.mean(x, 1)) as tf.Tensor2D;
-      return { logits, diag: { entropy: [r.entropy], maxTokenNorm: [r.maxTokenNorm] } };
+      return { outputs: { logits }, entropy: [r.entropy], maxTokenNorm: [r.maxTokenNorm], bufferUpdates: new Map() };
     },
   };
 }
@@ -58,7 +60,7 @@ function tinyVit(): VitModel {
     env: {},
     overrides: { model: { variant: 'test/4', imageSize: 8, reparam: 'sigma', norm: 'none' }, data: { numClasses: 3 } },
   });
-  return buildModel(config);
+  return buildModel(config) as VitModel;
 }
 
 /** Random images [n, s, s, c] and labels 0..2. */
@@ -67,8 +69,14 @@ function randomBatch(n: number, s: number, c: number, seed: number): SharpnessBa
   return {
     x: Float32Array.from({ length: n * s * s * c }, () => rng.normal()),
     y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 3),
-    n,
+    samples: n, units: n, skipped: [],
   };
+}
+
+/** The classification task around a prebuilt model (8×8 images with `channels` channels, 3 classes). */
+function taskOf(model: VitModel, channels = 3): ClassifyTask {
+  const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8 }, data: { numClasses: 3 } } });
+  return new ClassifyTask(config, model, channels);
 }
 
 const local: SumReduce = async () => {};
@@ -98,7 +106,7 @@ test('micro ViT: top-2 eigenvalues match a dense finite-difference Hessian (Jaco
   assert.ok(dim < 400, `${dim} parameters: too many for a dense Hessian`);
 
   const t0 = performance.now();
-  const r = await sharpness(model, state, batch, { ...OPTS, iterations: 40 }, local);
+  const r = await sharpness(taskOf(model, 1), state, batch, { ...OPTS, iterations: 40 }, local);
   t.diagnostic(`sharpness ${r.eigenvalues.map((e) => e.toPrecision(6)).join(', ')} in ${r.seconds.toFixed(2)} s`);
   assert.ok(r.seconds > 0 && r.seconds <= (performance.now() - t0) / 1000 + 1e-3);
 
@@ -109,12 +117,12 @@ test('micro ViT: top-2 eigenvalues match a dense finite-difference Hessian (Jaco
     theta.set(state.params.get(state.order[i])!.dataSync(), off);
     off += state.sizes[i];
   }
-  const x = tf.tensor4d(batch.x, [batch.n, 8, 8, 1]);
+  const x = tf.tensor4d(batch.x, [batch.samples, 8, 8, 1]);
   const y = tf.tensor1d(batch.y, 'int32');
   const meanLoss = (ps: tf.Tensor[]): tf.Scalar => {
     const params = new Map(state.order.map((n, i) => [n, ps[i]]));
-    const { logits } = model.forward(params, state.buffers, x, { training: false, temperature: OPTS.temperature, dropout: 0, attnDropout: 0, seed: 0 });
-    return tf.div(crossEntropySum(logits, y, OPTS.labelSmoothing), batch.n);
+    const logits = model.forward(params, state.buffers, { images: x }, { training: false, temperature: OPTS.temperature, dropout: 0, attnDropout: 0, seed: 0 }).outputs.logits as tf.Tensor2D;
+    return tf.div(crossEntropySum(logits, y, OPTS.labelSmoothing), batch.samples);
   };
   const gradAt = (p: Float32Array): Float64Array => {
     const out = new Float64Array(dim);
@@ -158,12 +166,12 @@ test('test/4 ViT: the batch split across two concurrent ranks (3 + 5 samples) gi
   await initBackend('cpu');
   const model = tinyVit();
   const batch = randomBatch(8, 8, 3, 2);
-  const part = (lo: number, hi: number): SharpnessBatch => ({ x: batch.x.slice(lo * 192, hi * 192), y: batch.y.slice(lo, hi), n: hi - lo });
+  const part = (lo: number, hi: number): SharpnessBatch => ({ x: batch.x.slice(lo * 192, hi * 192), y: batch.y.slice(lo, hi), samples: hi - lo, units: hi - lo, skipped: [] });
   const one = new ReplicaState(model.params, model.buffers);
-  const whole = await sharpness(model, one, batch, OPTS, local);
+  const whole = await sharpness(taskOf(model), one, batch, OPTS, local);
   const [a, b] = [new ReplicaState(model.params, model.buffers), new ReplicaState(model.params, model.buffers)];
   const reduce = sharedReducer(2);
-  const [ra, rb] = await Promise.all([sharpness(model, a, part(0, 3), OPTS, reduce), sharpness(model, b, part(3, 8), OPTS, reduce)]);
+  const [ra, rb] = await Promise.all([sharpness(taskOf(model), a, part(0, 3), OPTS, reduce), sharpness(taskOf(model), b, part(3, 8), OPTS, reduce)]);
   assert.deepEqual(ra.eigenvalues, rb.eigenvalues, 'ranks disagree');
   whole.eigenvalues.forEach((e, i) => assert.ok(Math.abs(ra.eigenvalues[i] - e) <= 1e-4 * Math.abs(whole.eigenvalues[0]),
     `eigenvalue ${i}: two ranks ${ra.eigenvalues[i]}, one rank ${e}`));
@@ -174,14 +182,14 @@ test('a rank without samples takes part with zeros and n = 0; an empty global ba
   await initBackend('cpu');
   const model = tinyVit();
   const batch = randomBatch(4, 8, 3, 3);
-  const empty: SharpnessBatch = { x: new Float32Array(0), y: new Int32Array(0), n: 0 };
+  const empty: SharpnessBatch = { x: new Float32Array(0), y: new Int32Array(0), samples: 0, units: 0, skipped: [] };
   const s = new ReplicaState(model.params, model.buffers);
-  const whole = await sharpness(model, s, batch, OPTS, local);
+  const whole = await sharpness(taskOf(model), s, batch, OPTS, local);
   const reduce = sharedReducer(2);
-  const [ra, rb] = await Promise.all([sharpness(model, s, batch, OPTS, reduce), sharpness(model, s, empty, OPTS, reduce)]);
+  const [ra, rb] = await Promise.all([sharpness(taskOf(model), s, batch, OPTS, reduce), sharpness(taskOf(model), s, empty, OPTS, reduce)]);
   assert.deepEqual(ra.eigenvalues, whole.eigenvalues);
   assert.deepEqual(rb.eigenvalues, whole.eigenvalues);
-  await assert.rejects(sharpness(model, s, empty, OPTS, local), /global diagnostic batch has n=0/);
+  await assert.rejects(sharpness(taskOf(model), s, empty, OPTS, local), /global diagnostic batch has a denominator of 0/);
   s.dispose();
 });
 
@@ -193,9 +201,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
     const batch = randomBatch(6, 8, 3, 4);
     const opts = { ...OPTS, iterations: 8 };
     const before = tf.memory().numTensors;
-    const r1 = await sharpness(model, state, batch, opts, local);
-    const r2 = await sharpness(model, state, batch, { ...opts, microBatch: 4 }, local);
-    await assert.rejects(sharpness(model, state, batch, opts, async () => { throw new Error('ring down'); }), /ring down/);
+    const r1 = await sharpness(taskOf(model), state, batch, opts, local);
+    const r2 = await sharpness(taskOf(model), state, batch, { ...opts, microBatch: 4 }, local);
+    await assert.rejects(sharpness(taskOf(model), state, batch, opts, async () => { throw new Error('ring down'); }), /ring down/);
     assert.equal(tf.memory().numTensors, before);
     r1.eigenvalues.forEach((e, i) => assert.ok(Math.abs(r2.eigenvalues[i] - e) <= 1e-4 * Math.abs(r1.eigenvalues[0]), `${r2.eigenvalues[i]} vs ${e}`));
     state.dispose();

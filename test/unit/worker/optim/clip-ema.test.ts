@@ -69,15 +69,15 @@ test('Ema: e ← d·e + (1 − d)·p from a copy of the initial weights; swapIn/
   ema.swapOut(params);
   assert.deepEqual(params.get('w')!.dataSync(), live);
 
-  const state = ema.getState();
+  const state = (await ema.getState());
   assert.equal(state.step, 2);
   assert.deepEqual([...state.slots.keys()], ['e/w', 'e/b']);
   const other = new Ema(0.9, params);
   other.setState(state, new Map([['w', [2]], ['b', [1]]]));
   ema.update(params);
   other.update(params);
-  const a = ema.getState();
-  const b = other.getState();
+  const a = (await ema.getState());
+  const b = (await other.getState());
   for (const k of a.slots.keys()) assert.deepEqual(b.slots.get(k), a.slots.get(k));
   assert.throws(() => other.setState({ step: 0, slots: new Map([['e/w', new Float32Array(2)]]) }, new Map([['w', [2]], ['b', [1]]])), /lacks e\/b/);
   ema.dispose();

@@ -254,7 +254,7 @@ test('by hand: adagrad with initial accumulator 1: w ← w − lr·g/√(1 + g²
     assert.ok(Math.abs(params.get('w')!.dataSync()[0] - want) < 1e-6, `${params.get('w')!.dataSync()[0]} vs ${want}`);
   }
   // The slot holds Σg² without s₀ (an absent slot means zeros, as for every optimizer).
-  assert.ok(Math.abs(opt.getState().slots.get('s/w')![0] - 1.5625) < 1e-7);
+  assert.ok(Math.abs((await opt.getState()).slots.get('s/w')![0] - 1.5625) < 1e-7);
   opt.dispose();
   params.get('w')!.dispose();
 });

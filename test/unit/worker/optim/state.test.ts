@@ -83,11 +83,11 @@ function roundTrip(s: OptimizerState): OptimizerState {
 
 forEachBackend((backend) => {
   for (const spec of SPECS) {
-    test(`[${backend}] ${spec.name}: 3 steps, state round trip into a fresh optimizer, 2 more steps on both: identical bits`, () => {
+    test(`[${backend}] ${spec.name}: 3 steps, state round trip into a fresh optimizer, 2 more steps on both: identical bits`, async () => {
       const a = createOptimizer(spec, kindOf);
       const pa = params();
       stepN(a, pa, 0, 3);
-      const saved = roundTrip(a.getState());
+      const saved = roundTrip((await a.getState()));
       assert.equal(saved.step, 3);
       assert.deepEqual([...saved.slots.keys()].sort(),
         a.slotNames.flatMap((s) => [...SHAPES.keys()].map((n) => `${s}/${n}`)).sort());
@@ -100,8 +100,8 @@ forEachBackend((backend) => {
       for (const n of SHAPES.keys()) {
         assert.ok(bits(pa.get(n)!.dataSync() as Float32Array).equals(bits(pb.get(n)!.dataSync() as Float32Array)), `${spec.name}: ${n} differs after resume`);
       }
-      const sa = a.getState();
-      const sb = b.getState();
+      const sa = (await a.getState());
+      const sb = (await b.getState());
       assert.equal(sa.step, 5);
       assert.equal(sb.step, 5);
       for (const [k, v] of sa.slots) assert.ok(bits(v).equals(bits(sb.slots.get(k)!)), `${spec.name}: slot ${k} differs after resume`);
@@ -109,7 +109,7 @@ forEachBackend((backend) => {
       for (const v of [...pa.values(), ...pb.values()]) v.dispose();
     });
 
-    test(`[${backend}] ${spec.name}: tf.memory().numTensors constant over steps; dispose frees the slots`, () => {
+    test(`[${backend}] ${spec.name}: tf.memory().numTensors constant over steps; dispose frees the slots`, async () => {
       const before = tf.memory().numTensors;
       const opt = createOptimizer(spec, kindOf);
       const p = params();
@@ -120,7 +120,7 @@ forEachBackend((backend) => {
         stepN(opt, p, s, 1);
         assert.equal(tf.memory().numTensors, afterFirst, `${spec.name}: tensors after step ${s + 1}`);
       }
-      opt.setState(opt.getState(), SHAPES);
+      opt.setState((await opt.getState()), SHAPES);
       assert.equal(tf.memory().numTensors, afterFirst, 'setState replaces, not adds');
       opt.dispose();
       for (const v of p.values()) v.dispose();
@@ -183,8 +183,8 @@ test('createOptimizer\'s AdamW gives the same bits as the pre-refactor class (we
   for (const n of SHAPES.keys()) {
     const want = bits(pl.get(n)!.dataSync() as Float32Array);
     assert.ok(bits(ps.get(n)!.dataSync() as Float32Array).equals(want), `createOptimizer adamw ${n}`);
-    assert.ok(bits(viaSpec.getState().slots.get(`m/${n}`)!).equals(bits(legacy.m.get(n)!.dataSync() as Float32Array)));
-    assert.ok(bits(viaSpec.getState().slots.get(`v/${n}`)!).equals(bits(legacy.v.get(n)!.dataSync() as Float32Array)));
+    assert.ok(bits((await viaSpec.getState()).slots.get(`m/${n}`)!).equals(bits(legacy.m.get(n)!.dataSync() as Float32Array)));
+    assert.ok(bits((await viaSpec.getState()).slots.get(`v/${n}`)!).equals(bits(legacy.v.get(n)!.dataSync() as Float32Array)));
   }
   for (const m of [legacy.m, legacy.v]) for (const t of m.values()) t.dispose();
   viaSpec.dispose();
@@ -198,14 +198,15 @@ test('setState refuses another optimizer\'s slots, unknown parameters and wrong 
   const p = params();
   stepN(adam, p, 0, 1);
   stepN(sgd, p, 0, 1);
-  const kept = sgd.getState();
+  const kept = (await sgd.getState());
+  const adamState = await adam.getState();
   const n0 = tf.memory().numTensors;
-  assert.throws(() => sgd.setState(adam.getState(), SHAPES), /SGT_CHECKPOINT_INVALID.*slot "v".*another optimizer/);
+  assert.throws(() => sgd.setState(adamState, SHAPES), /SGT_CHECKPOINT_INVALID.*slot "v".*another optimizer/);
   assert.throws(() => sgd.setState({ step: 1, slots: new Map([['m/nope', new Float32Array(4)]]) }, SHAPES), /unknown parameter nope/);
   assert.throws(() => sgd.setState({ step: 1, slots: new Map([['m/ln', new Float32Array(3)]]) }, SHAPES), /m\/ln has 3 values.*needs 4/);
   assert.throws(() => sgd.setState({ step: 1.5, slots: new Map() }, SHAPES), /step 1.5/);
   assert.equal(tf.memory().numTensors, n0, 'a refused state leaks nothing');
-  const now = sgd.getState();
+  const now = (await sgd.getState());
   assert.equal(now.step, kept.step);
   for (const [k, v] of kept.slots) assert.ok(bits(v).equals(bits(now.slots.get(k)!)));
   adam.dispose();
@@ -261,7 +262,7 @@ test('a step with a missing gradient throws naming it and changes nothing (no pa
   g.delete('ln');
   assert.throws(() => opt.step(p, g, 0.1), /LAMB: no gradient for ln/);
   [...p.values()].forEach((v, i) => assert.ok(bits(v.dataSync() as Float32Array).equals(bits(before[i]))));
-  assert.equal(opt.getState().step, 1);
+  assert.equal((await opt.getState()).step, 1);
   opt.dispose();
   for (const t of [...p.values(), ...g.values()]) t.dispose();
 });

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../worker/backend.js';
 import { loadConfig } from '../../../../shared/config/index.js';
-import { buildModel } from '../../../../worker/models/index.js';
-import { Trainer, localReducer } from '../../../../worker/train/trainer.js';
+import { ClassifyTask } from '../../../../worker/tasks/classify.js';
+import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
 import { saveCheckpoint, loadLatestCheckpoint } from '../../../../worker/train/checkpointing.js';
 import { Rng } from '../../../../worker/nn/rng.js';
 import { mkdtempSync } from 'node:fs';
@@ -17,10 +17,10 @@ const cfg = (model: Record<string, unknown> = {}, optim: Record<string, unknown>
   loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, ...model }, data: { numClasses: 3 }, optim: { emaDecay: 0.9, ...optim } } });
 
 async function trained(config: ReturnType<typeof cfg>): Promise<Trainer> {
-  const t = new Trainer(config, buildModel(config));
+  const t = new Trainer(config, new ClassifyTask(config));
   const rng = new Rng(1);
-  const batch = { x: Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal()), y: Int32Array.of(0, 1, 2, 0), n: 4 };
-  for (let i = 0; i < 3; i++) await t.trainStep(batch, localReducer);
+  const batch = { x: Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal()), y: Int32Array.of(0, 1, 2, 0), samples: 4, units: 4, skipped: [] };
+  for (let i = 0; i < 3; i++) await t.trainStep(batch, localReduce);
   return t;
 }
 
@@ -29,16 +29,19 @@ test('round trip: parameters, u/v, optimizer slots, EMA and step come back bitwi
   const dir = mkdtempSync(join(tmpdir(), 'sgt-ckpt-'));
   const a = await trained(cfg());
   await saveCheckpoint(a, dir, a.config);
-  const b = new Trainer(a.config, buildModel(a.config));
-  assert.ok(await loadLatestCheckpoint(b, dir, b.config));
+  const b = new Trainer(a.config, new ClassifyTask(a.config));
+  assert.ok(await loadLatestCheckpoint(b, dir));
   assert.equal(b.step, 3);
-  const sa = a.state.snapshot(), sb = b.state.snapshot();
-  for (const [n, v] of sa) assert.deepEqual(Buffer.from(sb.get(n)!.buffer), Buffer.from(v.buffer), n);
-  const oa = a.optimizer.getState(), ob = b.optimizer.getState();
+  const sa = await a.state.snapshot(), sb = await b.state.snapshot();
+  const bytes = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  for (const [n, v] of sa) assert.deepEqual(bytes(sb.get(n)!), bytes(v), n);
+  const oa = await a.optimizer.getState(), ob = await b.optimizer.getState();
   assert.equal(ob.step, oa.step);
-  for (const [k, v] of oa.slots) assert.deepEqual(Buffer.from(ob.slots.get(k)!.buffer), Buffer.from(v.buffer), k);
-  const ea = a.ema!.getState(), eb = b.ema!.getState();
-  for (const [k, v] of ea.slots) assert.deepEqual(Buffer.from(eb.slots.get(k)!.buffer), Buffer.from(v.buffer), k);
+  for (const [k, v] of oa.slots) assert.deepEqual(bytes(ob.slots.get(k)!), bytes(v), k);
+  const ea = await a.ema!.getState(), eb = await b.ema!.getState();
+  assert.equal(b.digest, a.digest, 'the step digest is part of the checkpoint');
+  assert.notEqual(a.digest, '0000000000000000');
+  for (const [k, v] of ea.slots) assert.deepEqual(bytes(eb.slots.get(k)!), bytes(v), k);
   a.dispose();
   b.dispose();
 });
@@ -48,9 +51,9 @@ test('resuming another architecture or optimizer is refused, naming the checkpoi
   const dir = mkdtempSync(join(tmpdir(), 'sgt-ckpt-'));
   const a = await trained(cfg());
   await saveCheckpoint(a, dir, a.config);
-  const other = new Trainer(cfg({ norm: 'pre' }), buildModel(cfg({ norm: 'pre' })));
-  await assert.rejects(loadLatestCheckpoint(other, dir, other.config), /SGT_CHECKPOINT_INVALID: checkpoint .*ckpt-000000003 holds another architecture .*"norm":"none".*"norm":"pre"/);
-  const lars = new Trainer(cfg({}, { name: 'lars' }), buildModel(cfg({}, { name: 'lars' })));
-  await assert.rejects(loadLatestCheckpoint(lars, dir, lars.config), /written by optimizer adamw, this run uses lars \(optim\.name\)/);
+  const other = new Trainer(cfg({ norm: 'pre' }), new ClassifyTask(cfg({ norm: 'pre' })));
+  await assert.rejects(loadLatestCheckpoint(other, dir), /SGT_CHECKPOINT_INVALID: checkpoint .*ckpt-000000003 holds another architecture .*"norm":"none".*"norm":"pre"/);
+  const lars = new Trainer(cfg({}, { name: 'lars' }), new ClassifyTask(cfg({}, { name: 'lars' })));
+  await assert.rejects(loadLatestCheckpoint(lars, dir), /written by optimizer adamw, this run uses lars \(optim\.name\)/);
   for (const t of [a, other, lars]) t.dispose();
 });

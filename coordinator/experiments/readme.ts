@@ -1,0 +1,64 @@
+// The README's experiment tables, generated from the committed per-run results (configs/experiments/results/*.json)
+// with the reports' own table code: `npm run readme:tables` rewrites them, a test fails while they differ.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunOutcome } from './analyze.js';
+import { tables } from './robustness.js';
+import { f, tableMarkdown } from './page.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface Results {
+  experiment: string;
+  numClasses?: number;
+  runs: RunOutcome[];
+}
+
+export function loadResults(name: string, root = ROOT): Results {
+  return JSON.parse(readFileSync(join(root, 'configs', 'experiments', 'results', `${name}.json`), 'utf8')) as Results;
+}
+
+/** One cell of the AdamW grid: final val_top1 (marked at chance) · lowest head entropy. */
+function cell(o: RunOutcome | undefined): string {
+  if (!o) return '—';
+  const acc = o.nonFinite ? 'NaN' : `${f.acc(o.valTop1)}${o.learned ? '' : ' (chance)'}`;
+  return `${acc} · ${o.minEntropy === undefined ? '—' : o.minEntropy.toFixed(2)}`;
+}
+
+/** The generated blocks, by marker id. */
+export function readmeBlocks(root = ROOT): Map<string, string> {
+  const r = loadResults('robustness', root);
+  const [methods] = tables(r.runs, r.numClasses ?? 10);
+  const adamw = r.runs.filter((o) => o.optimizer === 'adamw');
+  const methodsOf = [...new Set(adamw.map((o) => o.method))];
+  const keys = [...new Set(adamw.map((o) => `${o.lr}|${o.warmupSteps}`))]
+    .map((k) => k.split('|').map(Number) as [number, number])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const grid = tableMarkdown({
+    id: 'cells', title: '',
+    columns: ['AdamW lr', 'warmup', ...methodsOf.map((m) => m.replace(/ · AdamW$/, ''))],
+    rows: keys.map(([lr, wu]) => [f.lr(lr), String(wu), ...methodsOf.map((m) => cell(adamw.find((o) => o.method === m && o.lr === lr && o.warmupSteps === wu)))]),
+  });
+  return new Map([['robustness:methods', tableMarkdown(methods)], ['robustness:cells', grid]]);
+}
+
+const block = (id: string) => new RegExp(`(<!-- BEGIN ${id} [^\\n]*-->\\n)([\\s\\S]*?)(\\n<!-- END ${id} -->)`);
+
+/** The README with every generated block replaced; throws when a block's markers are missing. */
+export function renderReadme(readme: string, blocks: Map<string, string>): string {
+  let out = readme;
+  for (const [id, text] of blocks) {
+    if (!block(id).test(out)) throw new Error(`README.md has no <!-- BEGIN ${id} … --> … <!-- END ${id} --> block`);
+    out = out.replace(block(id), (_m, a: string, _b: string, c: string) => `${a}${text}${c}`);
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const path = join(ROOT, 'README.md');
+  const before = readFileSync(path, 'utf8');
+  const after = renderReadme(before, readmeBlocks());
+  if (after !== before) writeFileSync(path, after);
+  console.log(after === before ? 'README.md tables are up to date' : 'README.md tables rewritten from configs/experiments/results/*.json');
+}
