@@ -4,7 +4,7 @@ import { TASK_NAMES, type TaskName } from '../tasks.js';
 export interface Config {
   task: TaskName;
   seed: number;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   model: {
     family: 'vit' | 'encoder' | 'lm' | 'seq2seq' | 'speech';
     variant: string;
@@ -144,8 +144,8 @@ export const schema = {
   },
   seed: { doc: 'Seed of every random choice (init, data order, dropout); derived per rank and step.', format: 'count', default: 0 },
   backend: {
-    doc: 'tfjs backend: auto (fastest that loads), tensorflow (tfjs-node[-gpu], if installed), wasm, cpu.',
-    format: ['auto', 'tensorflow', 'wasm', 'cpu'],
+    doc: 'tfjs backend: auto (tensorflow > webgpu on a hardware GPU adapter > wasm > cpu), tensorflow (tfjs-node[-gpu], if installed), webgpu (Dawn: optional npm packages webgpu + @tensorflow/tfjs-backend-webgpu, a GPU with a Vulkan driver), wasm, cpu.',
+    format: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
     default: 'auto',
   },
   model: {

@@ -7,7 +7,7 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 
 import { SigmaError } from '../../../shared/errors.js';
-import { initBackend, type BackendName } from '../../../worker/backend.js';
+import { activeAdapter, describeAdapter, initBackend, isSoftwareAdapter, type BackendName } from '../../../worker/backend.js';
 import { gradient, hessianVectorProduct } from '../../../worker/diagnostics/hvp.js';
 import {
   GRADIENT_PATCHES, KERNEL_PATCHES, SAVED_OUTPUT_KERNELS, installGradientPatches, logSoftmax, restoreStockGradients,
@@ -173,13 +173,39 @@ describe('initBackend', () => {
     });
   });
 
+  test('webgpu runs on a hardware GPU adapter or says why not; it never takes a software adapter', async () => {
+    try {
+      assert.equal(await initBackend('webgpu'), 'webgpu');
+      const adapter = activeAdapter();
+      assert.ok(adapter !== undefined, 'the adapter webgpu runs on is known');
+      assert.equal(isSoftwareAdapter(adapter), false, `software adapter taken: ${describeAdapter(adapter)}`);
+    } catch (err) {
+      assert.ok(err instanceof SigmaError, String(err));
+      assert.equal(err.code, 'SGT_BACKEND_UNAVAILABLE');
+      assert.match(err.message, /backend "webgpu": \S/); // the reason
+      assert.match(err.message, /backend: wasm/); // what to do instead
+    }
+  });
+
+  test('software adapters (lavapipe, SwiftShader, fallback) are recognised; GPUs are not', () => {
+    const info = (vendor: string, device: string, fallback = false) =>
+      ({ vendor, architecture: '', device, description: '', fallback });
+    assert.equal(isSoftwareAdapter(info('mesa', 'llvmpipe (LLVM 15.0.6, 256 bits)')), true);
+    assert.equal(isSoftwareAdapter(info('google', 'SwiftShader Device (Subzero)')), true);
+    assert.equal(isSoftwareAdapter(info('nvidia', 'nvidia-h200', true)), true);
+    assert.equal(isSoftwareAdapter(info('nvidia', 'nvidia-h200')), false);
+    assert.equal(isSoftwareAdapter(info('amd', 'radeon-rx-7900')), false);
+  });
+
   test('auto picks the best backend that loads and logs why', async () => {
     const logs: Array<{ msg: string; fields?: Record<string, unknown> }> = [];
     const got = await initBackend('auto', (msg, fields) => logs.push({ msg, fields }));
-    assert.equal(got, HAS_TENSORFLOW ? 'tensorflow' : 'wasm');
+    const gpu = activeAdapter();
+    assert.equal(got, HAS_TENSORFLOW ? 'tensorflow' : gpu !== undefined ? 'webgpu' : 'wasm');
     assert.equal(logs.length, 1);
     assert.equal(logs[0].fields?.['backend'], got);
     if (!HAS_TENSORFLOW) assert.ok(Array.isArray(logs[0].fields?.['tensorflow']), 'the reasons tensorflow failed');
+    if (got === 'wasm') assert.equal(typeof logs[0].fields?.['webgpu'], 'string', 'the reason webgpu was not taken');
   });
 
   test('an unknown name is a SigmaError', async () => {
