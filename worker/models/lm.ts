@@ -9,6 +9,7 @@ import { SigmaError } from '../../shared/errors.js';
 import { logSoftmax } from '../kernels/ops.js';
 import { powerUpdates } from './power.js';
 import type { IncrementalDecoder } from '../decode/beam.js';
+import type { Model } from './model.js';
 import {
   WIDTHS, applyStack, tidyObject, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant, sitesOf,
   stepStack, tiedLogits, type AttentionSite, type ForwardResult, type ModelForwardOptions, type SelfCache,
@@ -42,18 +43,14 @@ export interface LmCache {
   step: number;
 }
 
-export interface LmModel {
+export interface LmModel extends Model {
   family: 'lm';
   options: Readonly<LmOptions>;
   arch: LmVariant;
-  params: ParamSpec[];
-  buffers: BufferSpec[];
   linears: LinearRef[];
   /** One causal site per layer. */
   attentionSites: AttentionSite[];
   /** inputs: tokens [B, T] int32, optional mask [B, T] or lengths [B] → outputs.logits [B, T, V] (position t predicts t+1). */
-  forward(params: TensorMap, buffers: TensorMap, inputs: Record<string, tf.Tensor>, options: ModelForwardOptions): ForwardResult;
-  architecture(): Record<string, unknown>;
   /** A cached decoder starting from an empty prefix (feed the first token, e.g. BOS, at step 0). */
   incremental(params: TensorMap, buffers: TensorMap, temperature?: number): { decoder: IncrementalDecoder<LmCache>; cache: LmCache };
 }

@@ -9,6 +9,7 @@ import { powerUpdates } from './power.js';
 import { SigmaError } from '../../shared/errors.js';
 import { logSoftmax } from '../kernels/ops.js';
 import type { IncrementalDecoder } from '../decode/beam.js';
+import type { Model } from './model.js';
 import {
   WIDTHS, applyStack, tidyObject, crossCaches, declareEmbedding, declareStack, embedTokens, maskOf, parseDepthVariant,
   sitesOf, stepStack, tiedLogits, type AttentionSite, type CrossCache, type ForwardResult, type ModelForwardOptions,
@@ -48,19 +49,15 @@ export interface Seq2SeqCache {
   step: number;
 }
 
-export interface Seq2SeqModel {
+export interface Seq2SeqModel extends Model {
   family: 'seq2seq';
   options: Readonly<Seq2SeqOptions>;
   arch: Seq2SeqVariant;
-  params: ParamSpec[];
-  buffers: BufferSpec[];
   /** Every linear layer (σReparam sites), in declaration order. */
   linears: LinearRef[];
   /** Encoder self ('self'), then decoder self ('causal'), then decoder cross ('cross'), each by layer. */
   attentionSites: AttentionSite[];
   /** inputs: src [B, S] int32, tgtIn [B, T] int32 (BOS-shifted), srcMask / tgtMask [B, ·] or srcLengths / tgtLengths [B]. */
-  forward(params: TensorMap, buffers: TensorMap, inputs: Record<string, tf.Tensor>, options: ModelForwardOptions): ForwardResult;
-  architecture(): Record<string, unknown>;
   /** Encoder output [B, S, d] (evaluation mode). */
   encode(params: TensorMap, buffers: TensorMap, src: tf.Tensor2D, srcMask: tf.Tensor2D, temperature?: number): tf.Tensor3D;
   /** Encodes src once and returns a cached decoder over it (rows = sentences); dispose the cache's tensors when done. */
