@@ -5,12 +5,15 @@
 // BENCH_TRANSPORTS / --transports ipc,tcp   BENCH_ITERS / --iters N (timed iterations; default scales with size)
 // BENCH_WARMUP / --warmup N   BENCH_CHUNK_BYTES / --chunk-bytes B   BENCH_HWM / --hwm N   BENCH_SOCKBUF / --sockbuf B
 // BENCH_MALLOC / --malloc tuned|default (tuned: workers get RING_MALLOC_ENV, as the launcher should do; default)
+// BENCH_PEER / --peer gloo: also run PyTorch's gloo all-reduce (test/bench/allreduce_gloo.py, BENCH_PYTHON / --python,
+// default /usr/bin/python3) alternately with the ring, BENCH_REPS / --reps times (default 5; worlds 2, sizes 1,16,64),
+// and print both busbw and the ratio per size (`comparison`).
 // The same file is the per-rank worker when started with --worker '<json>'.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV } from '../../worker/comm/ring.js';
@@ -127,58 +130,153 @@ const numbers = (s: string): number[] =>
     return v;
   });
 
+/** One run of the ring for one transport and world size: per size, the slowest rank's time per iteration, CPU, faults. */
+async function runRing(transport: string, N: number, base: Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next'>, env: NodeJS.ProcessEnv): Promise<RunOfSize[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'sgt-bench-'));
+  const eps: string[] = [];
+  for (let r = 0; r < N; r++) eps.push(transport === 'ipc' ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
+  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N] }));
+  try {
+    const perRank = await runWorkers(jobs, env);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return base.sizesBytes.map((_, s) => ({
+      // The collective is done when the slowest rank is: per iteration, the max over ranks.
+      times: perRank[0].times[s].map((_, it) => Math.max(...perRank.map((r) => r.times[s][it]))),
+      cpu: mean(perRank.map((r) => r.cpu[s])),
+      faults: mean(perRank.map((r) => r.faults[s])),
+    }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface RunOfSize {
+  times: number[];
+  cpu: number;
+  faults?: number;
+}
+
+/** The peer (test/bench/allreduce_gloo.py): PyTorch gloo, N processes on loopback tcp, timed the same way. */
+function runGloo(python: string, N: number, sizesBytes: number[], iters: number[], warmup: number[]): Promise<{ torch: string; runs: RunOfSize[] }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'bench', 'allreduce_gloo.py');
+  const args = [script, '--world', String(N), '--sizes-bytes', sizesBytes.join(','), '--iters', iters.join(','), '--warmup', warmup.join(',')];
+  return new Promise((resolve, reject) => {
+    const p = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.once('error', (e) => reject(new Error(`cannot start the gloo peer with ${python} (set BENCH_PYTHON / --python): ${e.message}`)));
+    p.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`gloo peer (${python} ${script}) exited with ${code}; it needs PyTorch with gloo`));
+      const doc = JSON.parse(out.trim().split('\n').pop() as string) as { torch: string; results: { times: number[]; cpuSecondsPerRank: number }[] };
+      resolve({ torch: doc.torch, runs: doc.results.map((r) => ({ times: r.times, cpu: r.cpuSecondsPerRank })) });
+    });
+  });
+}
+
+/** Median time over iterations → the usual result fields. */
+function summarise(S: number, N: number, run: RunOfSize): { medianSeconds: number; minSeconds: number; algbwGBps: number; busbwGBps: number } {
+  const t = median(run.times);
+  const algbw = S / t / 1e9;
+  return {
+    medianSeconds: +t.toPrecision(4),
+    minSeconds: +Math.min(...run.times).toPrecision(4),
+    algbwGBps: +algbw.toFixed(3),
+    busbwGBps: +((algbw * 2 * (N - 1)) / N).toFixed(3),
+  };
+}
+
 async function main(): Promise<void> {
-  const worlds = numbers(option('worlds', 'BENCH_WORLDS', '2,3,4'));
-  const sizesMB = numbers(option('sizes', 'BENCH_SIZES_MB', '1,4,16,64,256'));
+  const peer = option('peer', 'BENCH_PEER', '');
+  if (peer !== '' && peer !== 'gloo') throw new Error(`peer ${JSON.stringify(peer)} is not gloo`);
+  const worlds = numbers(option('worlds', 'BENCH_WORLDS', peer ? '2' : '2,3,4'));
+  const sizesMB = numbers(option('sizes', 'BENCH_SIZES_MB', peer ? '1,16,64' : '1,4,16,64,256'));
   const transports = option('transports', 'BENCH_TRANSPORTS', 'ipc,tcp').split(',');
   for (const t of transports) if (t !== 'ipc' && t !== 'tcp') throw new Error(`transport ${JSON.stringify(t)} is not ipc|tcp`);
+  const reps = numbers(option('reps', 'BENCH_REPS', peer ? '5' : '1'))[0];
+  const python = option('python', 'BENCH_PYTHON', '/usr/bin/python3');
   const fixedIters = option('iters', 'BENCH_ITERS', '');
   const fixedWarmup = option('warmup', 'BENCH_WARMUP', '');
   const chunkBytes = Number(option('chunk-bytes', 'BENCH_CHUNK_BYTES', String(DEFAULT_CHUNK_BYTES)));
   const hwm = Number(option('hwm', 'BENCH_HWM', String(DEFAULT_HWM)));
   const sockbuf = Number(option('sockbuf', 'BENCH_SOCKBUF', '-1'));
-  // Default iterations: ~1 GB of payload per size for small sizes, at least 3 timed runs for large ones.
-  const iters = sizesMB.map((mb) => (fixedIters ? Number(fixedIters) : Math.max(3, Math.min(20, Math.round(1024 / mb)))));
+  // Default iterations: ~1 GB of payload per size for small sizes, at least 3 timed runs for large ones
+  // (with a peer, a third of that per repetition: the repetitions make up the rest).
+  const budget = peer ? 341 : 1024;
+  const iters = sizesMB.map((mb) => (fixedIters ? Number(fixedIters) : Math.max(3, Math.min(20, Math.round(budget / mb)))));
   const warmup = sizesMB.map((mb) => (fixedWarmup ? Number(fixedWarmup) : mb >= 256 ? 1 : 2));
   const sizesBytes = sizesMB.map((mb) => Math.round((mb * MB) / 4) * 4);
   const malloc = option('malloc', 'BENCH_MALLOC', 'tuned');
   if (malloc !== 'tuned' && malloc !== 'default') throw new Error(`malloc ${JSON.stringify(malloc)} is not tuned|default`);
   const env = malloc === 'tuned' ? { ...process.env, ...RING_MALLOC_ENV } : process.env;
+  const base = { chunkBytes, hwm, sockbuf, sizesBytes, iters, warmup };
   const loadBefore = loadavg();
+  const loads: number[] = [];
   const started = Date.now();
 
-  const results: object[] = [];
-  for (const transport of transports) {
+  // ours[transport][N][rep][size], gloo[N][rep][size]: with a peer, ring and gloo alternate within each repetition,
+  // so both see the same load on a shared machine.
+  const ours = new Map<string, RunOfSize[][]>();
+  const gloo = new Map<number, RunOfSize[][]>();
+  let torch = '';
+  for (let rep = 0; rep < reps; rep++) {
     for (const N of worlds) {
-      const dir = mkdtempSync(join(tmpdir(), 'sgt-bench-'));
-      const eps: string[] = [];
-      for (let r = 0; r < N; r++) eps.push(transport === 'ipc' ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
-      const jobs = eps.map((listen, r) => ({ rank: r, worldSize: N, listen, next: eps[(r + 1) % N], chunkBytes, hwm, sockbuf, sizesBytes, iters, warmup }));
-      try {
-        const perRank = await runWorkers(jobs, env);
-        sizesBytes.forEach((S, s) => {
-          // The collective is done when the slowest rank is: per iteration, the max over ranks.
-          const per = perRank[0].times[s].map((_, it) => Math.max(...perRank.map((r) => r.times[s][it])));
-          const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-          const t = median(per);
-          const algbw = S / t / 1e9;
-          results.push({
-            transport,
-            worldSize: N,
-            bytes: S,
-            sizeMB: sizesMB[s],
-            iterations: per.length,
-            medianSeconds: +t.toPrecision(4),
-            minSeconds: +Math.min(...per).toPrecision(4),
-            algbwGBps: +algbw.toFixed(3),
-            busbwGBps: +((algbw * 2 * (N - 1)) / N).toFixed(3),
-            cpuSecondsPerRank: +mean(perRank.map((r) => r.cpu[s])).toPrecision(3),
-            minorFaultsPerRank: Math.round(mean(perRank.map((r) => r.faults[s]))),
-          });
-        });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+      for (const transport of transports) {
+        const key = `${transport}/${N}`;
+        if (!ours.has(key)) ours.set(key, []);
+        ours.get(key)?.push(await runRing(transport, N, base, env));
+        loads.push(loadavg()[0]);
       }
+      if (peer) {
+        const g = await runGloo(python, N, sizesBytes, iters, warmup);
+        torch = g.torch;
+        if (!gloo.has(N)) gloo.set(N, []);
+        gloo.get(N)?.push(g.runs);
+        loads.push(loadavg()[0]);
+      }
+    }
+  }
+
+  const round3 = (v: number) => +v.toFixed(3);
+  const results: object[] = [];
+  const comparison: object[] = [];
+  for (const N of worlds) {
+    for (const transport of transports) {
+      const runs = ours.get(`${transport}/${N}`) as RunOfSize[][];
+      sizesBytes.forEach((S, s) => {
+        // All iterations of all repetitions pooled for the medians; CPU and faults averaged.
+        const pooled: RunOfSize = { times: runs.flatMap((r) => r[s].times), cpu: median(runs.map((r) => r[s].cpu)) };
+        results.push({
+          transport,
+          worldSize: N,
+          bytes: S,
+          sizeMB: sizesMB[s],
+          iterations: pooled.times.length,
+          ...summarise(S, N, pooled),
+          cpuSecondsPerRank: +pooled.cpu.toPrecision(3),
+          minorFaultsPerRank: Math.round(median(runs.map((r) => r[s].faults ?? 0))),
+        });
+        if (!peer) return;
+        const g = gloo.get(N) as RunOfSize[][];
+        const perRep = runs.map((r, i) => {
+          const a = summarise(S, N, r[s]).busbwGBps;
+          const b = summarise(S, N, g[i][s]).busbwGBps;
+          return { ours: a, gloo: b, ratio: round3(a / b) };
+        });
+        const gPooled: RunOfSize = { times: g.flatMap((r) => r[s].times), cpu: median(g.map((r) => r[s].cpu)) };
+        const ob = summarise(S, N, pooled).busbwGBps;
+        const gb = summarise(S, N, gPooled).busbwGBps;
+        comparison.push({
+          transport,
+          worldSize: N,
+          sizeMB: sizesMB[s],
+          busbwGBps: { ours: ob, gloo: gb },
+          ratio: round3(ob / gb),
+          ratioMedianOfRepetitions: round3(median(perRep.map((x) => x.ratio))),
+          cpuSecondsPerRank: { ours: +pooled.cpu.toPrecision(3), gloo: +gPooled.cpu.toPrecision(3) },
+          cpuRatio: round3(gPooled.cpu / pooled.cpu),
+          repetitions: perRep,
+        });
+      });
     }
   }
   const doc = {
@@ -190,13 +288,18 @@ async function main(): Promise<void> {
       mallocEnv: malloc === 'tuned' ? RING_MALLOC_ENV : 'glibc defaults',
       warmup: Object.fromEntries(sizesMB.map((mb, i) => [`${mb}MB`, warmup[i]])),
       iterations: Object.fromEntries(sizesMB.map((mb, i) => [`${mb}MB`, iters[i]])),
+      repetitions: reps,
+      peer: peer ? { backend: 'gloo', torch, transport: 'tcp://127.0.0.1', script: 'test/bench/allreduce_gloo.py' } : undefined,
       node: process.version,
       wallSeconds: Math.round((Date.now() - started) / 1000),
       loadavg1mBeforeAfter: [+loadBefore[0].toFixed(2), +loadavg()[0].toFixed(2)],
+      loadavg1mAfterEachRun: loads.map((l) => +l.toFixed(2)),
       cores: cpus().length,
       cpu: cpus()[0]?.model,
-      timing: 'per iteration: barrier, then all-reduce; slowest rank; median over iterations',
-      definitions: 'algbw = bytes / t; busbw = algbw * 2(N-1)/N (nccl-tests); GB = 1e9 bytes',
+      timing:
+        'per iteration: barrier, then all-reduce; slowest rank; median over iterations (pooled over repetitions)' +
+        (peer ? '; with a peer, ring and gloo alternate in every repetition; ratio = ours / gloo busbw' : ''),
+      definitions: 'algbw = bytes / t; busbw = algbw * 2(N-1)/N (nccl-tests); GB = 1e9 bytes; cpuRatio = gloo CPU / ours (> 1: ours cheaper)',
       note:
         cpus().length < Math.max(...worlds) * 2
           ? `only ${cpus().length} cores: each rank keeps a JS thread and a ZeroMQ I/O thread busy, so world sizes above ` +
@@ -205,6 +308,7 @@ async function main(): Promise<void> {
           : undefined,
     },
     results,
+    comparison: peer ? comparison : undefined,
   };
   process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
 }
