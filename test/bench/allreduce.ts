@@ -2,7 +2,7 @@
 // prints ONE JSON document with median time, algbw = S/t and busbw = algbw·2(N−1)/N in GB/s (nccl-tests definitions).
 //
 // Restrict with env or args (args win): BENCH_WORLDS / --worlds 2,3   BENCH_SIZES_MB / --sizes 4,16
-// BENCH_TRANSPORTS / --transports ipc,tcp   BENCH_ITERS / --iters N (timed iterations; default scales with size)
+// BENCH_TRANSPORTS / --transports ipc,tcp (net-ipc / net-tcp: the node:net probe of allreduce_net.ts)   BENCH_ITERS / --iters N (timed iterations; default scales with size)
 // BENCH_WARMUP / --warmup N   BENCH_CHUNK_BYTES / --chunk-bytes B   BENCH_HWM / --hwm N   BENCH_SOCKBUF / --sockbuf B
 // BENCH_MALLOC / --malloc tuned|default (tuned: workers get RING_MALLOC_ENV, as the launcher should do; default)
 // BENCH_PEER / --peer gloo: also run PyTorch's gloo all-reduce (test/bench/allreduce_gloo.py, BENCH_PYTHON / --python,
@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
+import { NetRingProbe } from './allreduce_net.js';
 import { DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV } from '../../worker/comm/ring.js';
 
 const MB = 1 << 20;
@@ -31,20 +32,25 @@ interface WorkerJob {
   sizesBytes: number[];
   iters: number[];
   warmup: number[];
+  /** Set for the node:net probe (allreduce_net.ts) instead of the Ring: every rank's endpoint. */
+  net?: ({ path: string } | { host: string; port: number })[];
 }
 
 /** Per rank: for each size, the duration of every timed iteration (seconds), each started right after a barrier. */
 async function worker(job: WorkerJob): Promise<void> {
-  const ring = new Ring({
-    rank: job.rank,
-    worldSize: job.worldSize,
-    listen: job.listen,
-    next: job.next,
-    chunkBytes: job.chunkBytes,
-    highWaterMark: job.hwm,
-    socketBufferBytes: job.sockbuf,
-    timeoutMs: 120_000,
-  });
+  const net = job.net;
+  const ring = net
+    ? new NetRingProbe({ rank: job.rank, worldSize: job.worldSize, endpoint: (r) => net[r], chunkBytes: job.chunkBytes })
+    : new Ring({
+        rank: job.rank,
+        worldSize: job.worldSize,
+        listen: job.listen,
+        next: job.next,
+        chunkBytes: job.chunkBytes,
+        highWaterMark: job.hwm,
+        socketBufferBytes: job.sockbuf,
+        timeoutMs: 120_000,
+      });
   await ring.open();
   const times: number[][] = [];
   // CPU seconds (user+sys, all threads incl. ZeroMQ's I/O thread) and minor page faults per timed iteration:
@@ -72,6 +78,12 @@ async function worker(job: WorkerJob): Promise<void> {
     faults.push((process.resourceUsage().minorPageFault - f0) / job.iters[s]);
     times.push(mine);
   }
+  // Self-check (ring and probe alike): an odd length with empty and uneven chunks sums to N(N+1)/2 everywhere.
+  const check = new Float32Array(1_000_003).fill(job.rank + 1);
+  await ring.allReduceSum(check);
+  const want = (job.worldSize * (job.worldSize + 1)) / 2;
+  const bad = check.findIndex((v) => v !== want);
+  if (bad >= 0) throw new Error(`rank ${job.rank}: all-reduce self-check failed at element ${bad}: ${check[bad]} ≠ ${want}`);
   await ring.close();
   process.stdout.write(JSON.stringify({ rank: job.rank, times, cpu, faults }) + '\n');
 }
@@ -134,8 +146,13 @@ const numbers = (s: string): number[] =>
 async function runRing(transport: string, N: number, base: Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next'>, env: NodeJS.ProcessEnv): Promise<RunOfSize[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sgt-bench-'));
   const eps: string[] = [];
-  for (let r = 0; r < N; r++) eps.push(transport === 'ipc' ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
-  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N] }));
+  const ports: number[] = [];
+  for (let r = 0; r < N; r++) ports.push(await freePort());
+  for (let r = 0; r < N; r++) eps.push(transport.endsWith('ipc') ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${ports[r]}`);
+  const net = transport.startsWith('net-')
+    ? eps.map((_, r) => (transport === 'net-ipc' ? { path: join(dir, `r${r}.sock`) } : { host: '127.0.0.1', port: ports[r] }))
+    : undefined;
+  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N], net }));
   try {
     const perRank = await runWorkers(jobs, env);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -191,7 +208,8 @@ async function main(): Promise<void> {
   const worlds = numbers(option('worlds', 'BENCH_WORLDS', peer ? '2' : '2,3,4'));
   const sizesMB = numbers(option('sizes', 'BENCH_SIZES_MB', peer ? '1,16,64' : '1,4,16,64,256'));
   const transports = option('transports', 'BENCH_TRANSPORTS', 'ipc,tcp').split(',');
-  for (const t of transports) if (t !== 'ipc' && t !== 'tcp') throw new Error(`transport ${JSON.stringify(t)} is not ipc|tcp`);
+  const known = ['ipc', 'tcp', 'net-ipc', 'net-tcp'];
+  for (const t of transports) if (!known.includes(t)) throw new Error(`transport ${JSON.stringify(t)} is not ${known.join('|')}`);
   const reps = numbers(option('reps', 'BENCH_REPS', peer ? '5' : '1'))[0];
   const python = option('python', 'BENCH_PYTHON', '/usr/bin/python3');
   const fixedIters = option('iters', 'BENCH_ITERS', '');
