@@ -78,7 +78,8 @@ async function worker(job: WorkerJob): Promise<void> {
     faults.push((process.resourceUsage().minorPageFault - f0) / job.iters[s]);
     times.push(mine);
   }
-  // Self-check (ring and probe alike): an odd length with empty and uneven chunks sums to N(N+1)/2 everywhere.
+  // Self-check (ring and probe alike): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
+  // the barriers above (one float: empty segments) went through the same path.
   const check = new Float32Array(1_000_003).fill(job.rank + 1);
   await ring.allReduceSum(check);
   const want = (job.worldSize * (job.worldSize + 1)) / 2;
