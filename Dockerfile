@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# sigmatrain images, one Dockerfile, two runtime targets (ENTRYPOINT is `sigmatrain`, i.e. dist/coordinator/cli.js):
+# sigmatrain images, one Dockerfile, two runtime targets (ENTRYPOINT is `sigmatrain`, i.e. dist/coordinator/cli/index.js):
 #   docker build --target cpu -t sigmatrain:0.1.0 .       coordinator + wasm/cpu workers (node:20-bookworm-slim)
 #   docker build --target gpu -t sigmatrain:0.1.0-gpu .   CUDA 11.2 + cuDNN 8 workers with @tensorflow/tfjs-node-gpu
 # The gpu target's build downloads libtensorflow (tfjs-node-gpu's install script): it needs internet access.
@@ -21,7 +21,7 @@ COPY shared ./shared
 COPY coordinator ./coordinator
 COPY worker ./worker
 RUN npx tsc -p tsconfig.json \
- && test -f dist/coordinator/cli.js
+ && test -f dist/coordinator/cli/index.js
 
 # ---- deps: production dependencies only, with their prebuilt native addons (zeromq, sharp, msgpackr-extract) ---
 # --ignore-scripts keeps npm from running our own `prepare` (a tsc build, which needs the dev dependencies);
@@ -80,7 +80,7 @@ COPY configs ./configs
 WORKDIR /workspace
 USER 10001:10001
 EXPOSE 9400-9408 29400 29500-29507
-ENTRYPOINT ["node", "/app/dist/coordinator/cli.js"]
+ENTRYPOINT ["node", "/app/dist/coordinator/cli/index.js"]
 CMD ["--help"]
 
 # ---- cpu: the default target (last stage) — the coordinator, and workers on the wasm/cpu backends ------------------
@@ -101,5 +101,5 @@ WORKDIR /workspace
 USER 10001:10001
 # /metrics: coordinator 9400, worker with local rank r 9401 + r; coordinator control 29400; tcp ring 29500 + r.
 EXPOSE 9400-9408 29400 29500-29507
-ENTRYPOINT ["node", "/app/dist/coordinator/cli.js"]
+ENTRYPOINT ["node", "/app/dist/coordinator/cli/index.js"]
 CMD ["--help"]

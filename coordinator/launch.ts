@@ -30,7 +30,7 @@ interface Slot {
   exited: Promise<number>;
 }
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('./cli/index.js', import.meta.url));
 
 export class Launcher {
   private readonly slots: Slot[] = [];

@@ -7,8 +7,8 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** dist/coordinator/cli.js next to this compiled file. */
-export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+/** dist/coordinator/cli/index.js (the sigmatrain bin) next to this compiled file. */
+export const CLI = fileURLToPath(new URL('../cli/index.js', import.meta.url));
 
 export interface JobSpec {
   /** Training config (YAML) every flag below overrides. */
@@ -55,7 +55,7 @@ export function nonFiniteStepOf(log: string): { found: boolean; step?: number } 
   return { found: true, step: m ? Number(m[1]) : undefined };
 }
 
-/** Spawns `node cli.js run ...`, waits for it to exit and reads its log for a non-finite loss. */
+/** Spawns `sigmatrain run ...`, waits for it to exit and reads its log for a non-finite loss. */
 export async function runJob(spec: JobSpec): Promise<JobResult> {
   await mkdir(spec.runDir, { recursive: true });
   await mkdir(dirname(spec.logFile), { recursive: true });

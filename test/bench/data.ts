@@ -14,7 +14,7 @@ import type { SampleIndex } from '../../worker/data/imagefolder.js';
 import { Loader } from '../../worker/data/loader.js';
 import { DEIT_MIX } from '../../worker/data/mix.js';
 import { DecodePool } from '../../worker/data/pool.js';
-import { Rng } from '../../worker/data/rng.js';
+import { Rng } from '../../worker/rng.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { buildSeq2Seq } from '../../worker/models/seq2seq.js';
-import { Rng } from '../../worker/nn/rng.js';
+import { Rng } from '../../worker/rng.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -12,9 +12,10 @@ import { cpus } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { ClassifyTask } from '../../worker/tasks/classify.js';
-import { Trainer, localReduce } from '../../worker/train/trainer.js';
+import { Trainer } from '../../worker/train/trainer.js';
+import { LocalCollective } from '../../worker/comm/collective.js';
 import type { VitModel } from '../../worker/models/vit.js';
-import { Rng } from '../../worker/nn/rng.js';
+import { Rng } from '../../worker/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
 import { countKernels, type KernelCount } from '../../worker/kernels/count.js';
 import { setFusedOps } from '../../worker/kernels/fused/index.js';
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
       return { name, kernels, fusedOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[] };
     })));
     const rng = new Rng(1);
-    const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
+    const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal32()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
     const inSetting = async <T>(r: (typeof runs)[number], fn: () => Promise<T>): Promise<T> => {
       setFusedOps(r.fusedOn);
       try {
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
       for (const r of runs) {
         await inSetting(r, async () => {
           const t0 = performance.now();
-          await r.trainer.trainStep(batch, localReduce);
+          await r.trainer.trainStep(batch, new LocalCollective());
           if (s >= warmup) r.times.push(performance.now() - t0);
         });
       }
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
       const ms = median(r.times);
       // Counted after the timed steps: profiling adds bookkeeping per kernel.
       const kernelsPerStep = await inSetting(r, () => countKernels(async () => {
-        await r.trainer.trainStep(batch, localReduce);
+        await r.trainer.trainStep(batch, new LocalCollective());
         return [];
       }));
       const kernelsPerLayer = await inSetting(r, () => countKernels(family.layer(r.model, r.trainer.state)));

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import { Rng } from '../../worker/data/rng.js';
+import { Rng } from '../../worker/rng.js';
 import { buildCache } from '../../worker/data/wmt/cache.js';
 import { DEFAULT_CLEAN } from '../../worker/data/wmt/clean.js';
 import { readPairs } from '../../worker/data/wmt/formats.js';

@@ -7,10 +7,11 @@ import { cpus } from 'node:os';
 import { activeAdapter, initBackend, type BackendName } from '../../worker/backend.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { ClassifyTask } from '../../worker/tasks/classify.js';
-import { Trainer, localReduce } from '../../worker/train/trainer.js';
+import { Trainer } from '../../worker/train/trainer.js';
+import { LocalCollective } from '../../worker/comm/collective.js';
 import { ReplicaState } from '../../worker/train/state.js';
 import { gradient, hessianVectorProduct } from '../../worker/diagnostics/hvp.js';
-import { Rng } from '../../worker/nn/rng.js';
+import { Rng } from '../../worker/rng.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,7 +33,7 @@ async function probe(on: BackendName): Promise<{ loss: number; grad: Float64Arra
   const state = new ReplicaState(task.model.params, task.model.buffers);
   const rng = new Rng(3);
   const n = 4;
-  const images = tf.tensor4d(Float32Array.from({ length: n * 8 * 8 * 3 }, () => rng.normal()), [n, 8, 8, 3]);
+  const images = tf.tensor4d(Float32Array.from({ length: n * 8 * 8 * 3 }, () => rng.normal32()), [n, 8, 8, 3]);
   const labels = tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (3 * i) % 10), 'int32');
   const names = task.model.params.map((p) => p.name);
   const params = names.map((k) => state.params.get(k)!);
@@ -76,13 +77,13 @@ async function bench(name: string, variant: string, imageSize: number, batch: nu
   const buildSeconds = (performance.now() - t0) / 1000;
   const rng = new Rng(1);
   const b = {
-    x: Float32Array.from({ length: batch * imageSize * imageSize * 3 }, () => rng.normal()),
+    x: Float32Array.from({ length: batch * imageSize * imageSize * 3 }, () => rng.normal32()),
     y: Int32Array.from({ length: batch }, (_, i) => i % 10), samples: batch, units: batch, skipped: [],
   };
   const times: number[] = [];
   for (let s = 0; s < steps + 2; s++) {
     const t = performance.now();
-    await trainer.trainStep(b, localReduce);
+    await trainer.trainStep(b, new LocalCollective());
     if (s >= 2) times.push(performance.now() - t);
   }
   trainer.dispose();

@@ -7,11 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 
 import { gradient, hessianVectorProduct } from '../../worker/diagnostics/hvp.js';
 import { fusedOpsEnabled, setFusedOps } from '../../worker/kernels/fused/index.js';
-import { Rng } from '../../worker/nn/rng.js';
+import { Rng } from '../../worker/rng.js';
 import { assertClose, relErr } from './numeric.js';
 
 export function randn(rng: Rng, shape: number[], scale = 1): tf.Tensor {
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()), shape);
+  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal32()), shape);
 }
 
 /** Runs fn with the fused ops on or off, inside a scope; returns plain data. */

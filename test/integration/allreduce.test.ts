@@ -23,8 +23,6 @@ function casesFor(worldSize: number): RankCase[] {
     { kind: 'broadcast', dtype: 'u8', length: 3_000_001, root: 0, seed: 22 }, // multi-chunk, odd byte length
     { kind: 'broadcast', dtype: 'u8', length: 3, root: 1, seed: 23 },
     { kind: 'allreduce', length: 333_333, seed: 18 }, // after broadcasts: sequence numbers stay in step
-    // Gradient buckets over the real ring: 1 MB buckets, an oversized tensor, an empty one, odd sizes.
-    { kind: 'buckets', sizes: [100_000, 3, 0, 400_001, 90_000, 77, 250_000], bucketBytes: 1 << 20, seed: 40 },
   ];
 }
 

@@ -1,4 +1,4 @@
-// Runs the built CLI (`node dist/coordinator/cli.js bleu …`) on the translation sets and compares its standard
+// Runs the built CLI (`node dist/coordinator/cli/index.js bleu …`) on the translation sets and compares its standard
 // output with what the sacreBLEU 2.6.0 command printed for the same files and arguments (-b -f text).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 
-const CLI = fileURLToPath(new URL('../../coordinator/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../coordinator/cli/index.js', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 
 interface Case { name: string; hypotheses: string[]; references: string[][] }

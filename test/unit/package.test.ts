@@ -16,7 +16,7 @@ test('the bin is executable and starts with a node shebang (npx sigmatrain after
     assert.match(readFileSync(path, 'utf8').split('\n')[0], /^#!\/usr\/bin\/env node$/, `${rel} has no node shebang`);
   }
   // The build itself restores the bit: a rebuild (rm -rf dist, tsc) would otherwise drop it.
-  assert.match(pkg.scripts.build, /chmodSync\('dist\/coordinator\/cli\.js',\s*0o755\)/);
+  assert.match(pkg.scripts.build, /chmodSync\('dist\/coordinator\/cli\/index\.js',\s*0o755\)/);
 });
 
 test('every locked package supports every Node version package.json engines admits', () => {

@@ -37,7 +37,3 @@ export class CommError extends SigmaError {
     return this.details.generation;
   }
 }
-
-export function isCommError(e: unknown): e is CommError {
-  return e instanceof CommError;
-}

@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import { SigmaError } from '../../shared/errors.js';
 import { checkRandAugment, parseRandAugment, randAugment, type RandAugmentConfig } from './randaugment.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 import {
   DEFAULT_ERASING,
   IMAGENET_MEAN,

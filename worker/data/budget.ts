@@ -15,7 +15,7 @@
 //  5. Rank r takes batches r, r + W, r + 2W, … (round-robin), so every item is in exactly one rank's plan.
 
 import { SigmaError } from '../../shared/errors.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '../rng.js';
 
 export interface BudgetPlanOptions {
   /** Per-item size (tokens or frames; for a pair the caller picks max(src, tgt) or src + tgt). */

@@ -7,7 +7,7 @@ import { checkTransform, sampleSeed, type FailOn, type SampleTransform } from '.
 import { checkMixConfig, mixBatch, type MixConfig, type MixInfo } from './mix.js';
 import { DecodePool, decodeInline, rowLength, type DecodedRows } from './pool.js';
 import { repeatedShardPlan, type RepeatedPlan, type RepeatedStep } from './repeated.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 
 export interface LoaderOptions {
   /** Train (random) or eval (deterministic) per-sample transform; decides the defaults below. */

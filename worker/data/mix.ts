@@ -2,7 +2,7 @@
 // probability 0.5, one λ per batch, sample i paired with sample n−1−i; labels become soft targets [n, classes].
 
 import { SigmaError } from '../../shared/errors.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { CropBox } from './transforms.js';
 
 export interface MixConfig {

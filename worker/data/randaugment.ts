@@ -7,7 +7,7 @@
 // sharp pipeline per op, more than a 224² warp in JS.
 
 import { SigmaError } from '../../shared/errors.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { Rgb } from './transforms.js';
 
 /**

@@ -8,7 +8,7 @@
 // possibly none, and still join the all-reduce (gradients as sums plus a sample-count denominator).
 
 import { SigmaError } from '../../shared/errors.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 
 function checkInt(name: string, v: number, lo: number): void {
   if (!Number.isSafeInteger(v) || v < lo) {

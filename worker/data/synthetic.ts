@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { SigmaError } from '../../shared/errors.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 
 /** Bump when the rendering changes, so existing datasets are regenerated rather than silently reused. */
 export const GENERATOR_VERSION = 1;

@@ -1,7 +1,7 @@
 // Per-image transforms of the ViT recipe on decoded RGB: torchvision's RandomResizedCrop box and eval
 // resize/centre-crop geometry, horizontal flip, normalisation and timm's random erasing, on plain typed arrays.
 
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 
 /** A decoded image: packed RGB uint8, row-major HWC, data.length === width·height·3. */
 export interface Rgb {

@@ -519,10 +519,6 @@ export function evalShare(windows: EvalWindow[], worldSize: number, rank: number
 /** Summed negative log-likelihood (nats) and the number of tokens it covers: the quantities ranks all-reduce. */
 export interface NllSums { nll: number; tokens: number }
 
-export function addNll(a: NllSums, b: NllSums): NllSums {
-  return { nll: a.nll + b.nll, tokens: a.tokens + b.tokens };
-}
-
 /** exp(Σ NLL / N), from sums already reduced across ranks. */
 export function perplexity(s: NllSums): number {
   if (!(s.tokens > 0)) fail(`wikitext: perplexity over ${s.tokens} tokens is undefined; the evaluation scored nothing`);

@@ -8,7 +8,7 @@
 // it beats both the uniform baseline (the vocabulary size) and the unigram distribution by a wide margin.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 import type { WikiSplit } from './wikitext.js';
 
 const TOPICS: Record<string, { sg: string[]; pl: string[] }> = {

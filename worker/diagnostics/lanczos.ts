@@ -1,6 +1,6 @@
 // Top eigenvalues of a symmetric operator known only through matrix-vector products (the Hessian through H·v):
 // Lanczos with full reorthogonalisation in float64, then the eigenvalues of the small tridiagonal matrix.
-import { Rng } from '../nn/rng.js';
+import { Rng } from '../rng.js';
 
 /** y = A·v for a symmetric A of size dim × dim; v has length dim and must not be kept or modified. */
 export type MatVec = (v: Float64Array | Float32Array) => Promise<Float32Array | Float64Array>;
@@ -88,7 +88,7 @@ export async function lanczosTopK(hvp: MatVec, dim: number, opts: LanczosOptions
   /** A random unit vector orthogonal to the basis, or undefined when the basis already spans everything. */
   const freshStart = (): Float64Array | Float32Array | undefined => {
     const w = new Float64Array(dim);
-    for (let i = 0; i < dim; i++) w[i] = rng.normal();
+    for (let i = 0; i < dim; i++) w[i] = rng.normal32();
     const n0 = Math.sqrt(dot(w, w));
     const n1 = orthogonalise(w, basis);
     return n1 > 1e-8 * n0 ? store(w, 1 / n1) : undefined;

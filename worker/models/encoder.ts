@@ -2,7 +2,7 @@
 // small sequence family behind the toy `reverse` task. Inputs {tokens: int32 [B, T], mask: [B, T] (1 real, 0 pad)};
 // outputs {logits: [B, T, vocab]}.
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../nn/rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import { SpecBuilder, get, type TensorMap } from '../nn/params.js';
 import { declareLinear, applyLinear, type LinearRef, type ReparamMode } from '../nn/linear.js';
 import { declareBlock, applyBlock, declareLayerNorm, applyLayerNorm, type BlockRef, type NormMode } from '../nn/layers.js';

@@ -1,7 +1,7 @@
 // Decoder-only Transformer language model: the seq2seq decoder stack without cross attention (causal), tied
 // embeddings, sinusoidal positions, σReparam on every linear; cached incremental decoding for generation.
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../nn/rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import type { LinearRef } from '../nn/linear.js';
 import { deepNormConstants } from '../nn/layers.js';

@@ -1,7 +1,7 @@
 // Transformer encoder-decoder for translation (Vaswani et al. 2017) with σReparam on every linear, tied embeddings,
 // pre/post/none/DeepNorm; the paper's base/big and deep (18L-18L … 100L-100L) settings by name; cached decoding.
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../nn/rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import type { LinearRef } from '../nn/linear.js';
 import { deepNormEncoderDecoderConstants } from '../nn/layers.js';

@@ -9,7 +9,7 @@ import {
   declareBlock, applyBlock, declareLayerNorm, applyLayerNorm, type BlockRef, type NormMode, type NormRef,
 } from '../nn/layers.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
-import { Rng, mixSeed } from '../nn/rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import type { AttentionSite, ForwardResult, Model, ModelForwardOptions, QkSource } from './model.js';
 
 export interface SpeechVariant {

@@ -1,7 +1,7 @@
 // Token Transformer stacks shared by the encoder-decoder (seq2seq.ts) and the decoder-only LM (lm.ts): tied
 // embeddings, sinusoidal positions, encoder and decoder layers (pre/post/none/DeepNorm), full and cached forwards.
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../nn/rng.js';
+import { Rng } from '../rng.js';
 import { SpecBuilder, get, type TensorMap } from '../nn/params.js';
 import { declareLinear, applyLinear, powerStep, type LinearOptions, type LinearRef, type ReparamMode } from '../nn/linear.js';
 import { declareAttention, applyAttention, type AttentionRef } from '../nn/attention.js';
@@ -73,7 +73,7 @@ function xavierStd(fanIn: number, fanOut: number): number {
 export function declareEmbedding(b: SpecBuilder, o: StackOptions, dim: number, rng: Rng): string {
   const init = new Float32Array(o.vocabSize * dim);
   const std = Math.pow(dim, -0.5);
-  for (let i = 0; i < init.length; i++) init[i] = rng.normal() * std;
+  for (let i = 0; i < init.length; i++) init[i] = rng.normal32() * std;
   if (o.padId >= 0 && o.padId < o.vocabSize) init.fill(0, o.padId * dim, (o.padId + 1) * dim);
   return b.param('embed.weight', [o.vocabSize, dim], 'embed', init);
 }

@@ -1,7 +1,7 @@
 // Vision Transformer with σReparam on every linear layer (patch embedding and head included), variants by name.
 // Implements the Model seam (models/model.ts): inputs {images: [B, H, W, C]}, outputs {logits: [B, classes]}.
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../nn/rng.js';
+import { Rng, mixSeed } from '../rng.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import { declareLinear, applyLinear, type LinearRef, type ReparamMode } from '../nn/linear.js';
 import { declareBlock, applyBlock, declareLayerNorm, applyLayerNorm, type BlockRef, type NormMode, type NormRef } from '../nn/layers.js';

@@ -1,6 +1,6 @@
 // Multi-head attention with per-head attention entropy, a global temperature τ and causal / key-padding masks.
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
 import type { SpecBuilder, TensorMap } from './params.js';
 import { logSoftmax } from '../kernels/ops.js';

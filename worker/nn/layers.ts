@@ -1,6 +1,6 @@
 // Normalisation, MLP and the Transformer block with its residual arrangement: pre, post, none or DeepNorm.
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from './linear.js';
 import { declareAttention, applyAttention, type AttentionRef } from './attention.js';
 import { SpecBuilder, filled, get, type TensorMap } from './params.js';

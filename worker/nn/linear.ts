@@ -1,7 +1,7 @@
 // σReparam linear layer (Zhai et al. 2023): Ŵ = (γ / σ(W)) · W with σ by power iteration, or a plain linear.
 // Layout: W is [in, out] (y = x W + b), the transpose of PyTorch's [out, in]; u is [in] (right singular), v is [out].
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import { normalize, topSingular } from './spectral.js';
 import { SpecBuilder, get, filled, type TensorMap } from './params.js';
 import * as fused from '../kernels/fused/index.js';
@@ -46,7 +46,7 @@ export function declareLinear(b: SpecBuilder, name: string, o: LinearOptions, rn
     // W is stored [in, out]; the PyTorch-layout matrix is its transpose [out, in], whose right singular vector lives in R^in.
     const wt = transpose(w, n, m); // [out][in] row-major
     const start = new Float64Array(n);
-    for (let i = 0; i < n; i++) start[i] = rng.normal();
+    for (let i = 0; i < n; i++) start[i] = rng.normal32();
     // Residual ‖WᵀWu − σ²u‖ ≤ 1e-10·σ²: u within ~1e-10/gap of the exact vector, ample for a start the training
     // power step refines.
     const { u, sigma } = topSingular(wt, m, n, start, 1000, 1e-10);

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
-import { Rng, deriveSeed } from '../data/rng.js';
+import { Rng, deriveSeed } from '../rng.js';
 import { splitForRank } from '../data/sampler.js';
 import { countPlanner, type BatchPlanner } from '../data/batching.js';
 import { buildModel } from '../models/index.js';

@@ -12,7 +12,7 @@ import { PlateauSchedule } from '../optim/plateau.js';
 import { taskInfo } from '../../shared/tasks.js';
 import { clipByGlobalNorm } from '../optim/clip.js';
 import { Ema } from '../optim/ema.js';
-import { mixSeed } from '../nn/rng.js';
+import { mixSeed } from '../rng.js';
 import { ReplicaState } from './state.js';
 import { StepLayout, forwardBackward, unflattenGrads } from './step.js';
 import { DIGEST_ZERO, nextDigest } from './digest.js';
@@ -224,6 +224,3 @@ export class Trainer<B extends TaskBatch = TaskBatch> {
     this.state.dispose();
   }
 }
-
-/** The Reduce of a single process. */
-export const localReduce: Reduce = { allReduceSum: async () => {} };

@@ -5,15 +5,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ring } from '../../../worker/comm/ring.js';
 import { CommError } from '../../../worker/comm/errors.js';
-import { BucketReducer, planBuckets } from '../../../worker/comm/buckets.js';
 import { fillF32, fillU8 } from './data.js';
 
 export type RankCase =
   | { kind: 'allreduce'; length: number; seed: number }
   | { kind: 'broadcast'; dtype: 'f32' | 'u8'; length: number; root: number; seed: number }
-  | { kind: 'barrier' }
-  /** BucketReducer over the real ring: tensor t is fillF32(seed + t, rank); the result file is all tensors concatenated. */
-  | { kind: 'buckets'; sizes: number[]; bucketBytes: number; seed: number };
+  | { kind: 'barrier' };
 
 export interface RankJob {
   rank: number;
@@ -64,16 +61,6 @@ async function main(): Promise<void> {
         const a = c.dtype === 'f32' ? fillF32(new Float32Array(c.length), c.seed, job.rank) : fillU8(new Uint8Array(c.length), c.seed, job.rank);
         await ring.broadcast(a, c.root);
         out = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      } else if (c.kind === 'buckets') {
-        const grads = c.sizes.map((n, t) => fillF32(new Float32Array(n), c.seed + t, job.rank));
-        await new BucketReducer(ring, planBuckets(c.sizes, c.bucketBytes)).allReduce(grads);
-        const all = new Float32Array(c.sizes.reduce((a, b) => a + b, 0));
-        let at = 0;
-        for (const g of grads) {
-          all.set(g, at);
-          at += g.length;
-        }
-        out = new Uint8Array(all.buffer);
       } else {
         await ring.barrier();
       }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../../coordinator/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../../coordinator/cli/index.js', import.meta.url));
 export const TINY = fileURLToPath(new URL('../../../../test/fixtures/configs/tiny.yaml', import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string };

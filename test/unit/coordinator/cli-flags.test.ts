@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../../coordinator/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../coordinator/cli/index.js', import.meta.url));
 const TINY = fileURLToPath(new URL('../../../../test/fixtures/configs/tiny.yaml', import.meta.url));
 
 function cli(args: string[], env: Record<string, string> = {}) {

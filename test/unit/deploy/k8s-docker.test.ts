@@ -145,7 +145,7 @@ test('Dockerfile: runtimes hold production dependencies and compiled JS only, ru
     assert.ok(user, `${name}: USER set`);
     assert.match(user, /^[1-9]\d*(:\d+)?$/, `${name}: numeric non-root USER (Kubernetes runAsNonRoot can verify it), got ${user}`);
     assert.equal(user.split(':')[0], '10001', `${name}: the uid the manifests' securityContext names`);
-    assert.equal(last(s, 'ENTRYPOINT'), '["node", "/app/dist/coordinator/cli.js"]', `${name}: ENTRYPOINT is sigmatrain`);
+    assert.equal(last(s, 'ENTRYPOINT'), '["node", "/app/dist/coordinator/cli/index.js"]', `${name}: ENTRYPOINT is sigmatrain`);
     const ports = exposed(s);
     for (const p of [29400, 9400, 9401, 9408]) assert.ok(ports.has(p), `${name}: EXPOSE ${p}`);
     for (const c of copies(s)) {
@@ -189,7 +189,7 @@ test('.dockerignore lets in every COPY source and keeps node_modules, dist, runs
     const files = statSync(join(ROOT, src)).isDirectory() ? walk(join(ROOT, src)).map((f) => relative(ROOT, f)) : [src];
     for (const f of files) assert.equal(dockerignored(f, ignore), false, `${f} (COPY ${src}) is excluded by .dockerignore`);
   }
-  for (const p of ['node_modules/yaml/package.json', 'dist/coordinator/cli.js', 'runs/x/ledger.jsonl', 'data/shapes16/train/a.png', '.git/HEAD', 'test/unit/x.test.ts', 'deploy/compose.yaml', 'README.md']) {
+  for (const p of ['node_modules/yaml/package.json', 'dist/coordinator/cli/index.js', 'runs/x/ledger.jsonl', 'data/shapes16/train/a.png', '.git/HEAD', 'test/unit/x.test.ts', 'deploy/compose.yaml', 'README.md']) {
     assert.equal(dockerignored(p, ignore), true, `${p} stays out of the build context`);
   }
 });
@@ -214,7 +214,7 @@ test('the build stage compiles from its COPY sources alone, and the runtime layo
     cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
     cpSync(join(ROOT, 'configs'), join(app, 'configs'), { recursive: true });
     symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'));
-    const help = execFileSync(process.execPath, [join(app, 'dist/coordinator/cli.js'), '--help'], { encoding: 'utf8' });
+    const help = execFileSync(process.execPath, [join(app, 'dist/coordinator/cli/index.js'), '--help'], { encoding: 'utf8' });
     assert.match(help, /usage: sigmatrain <command>/);
     // Every package the compiled runtime imports by a literal name is a production dependency, an optional one
     // (`npm ci --omit=dev` installs those too; the code that imports them handles their absence), or a builtin.

@@ -18,7 +18,7 @@ const SHAPES: Record<string, { nodes: number; gpus: number; transport: 'tcp' | '
   'multi-node': { nodes: 4, gpus: 8, transport: 'tcp' },
 };
 const DIRS: Record<string, string> = { base: join(K8S, 'base'), ...Object.fromEntries(OVERLAYS.map((o) => [o, join(K8S, 'overlays', o)])) };
-/** Flags of the sigmatrain CLI itself; every other --flag is a config key (coordinator/cli.ts CLI_FLAGS). */
+/** Flags of the sigmatrain CLI itself; every other --flag is a config key (coordinator/cli/args.ts CLI_FLAGS). */
 const CLI_FLAGS = new Set(['config', 'run-dir', 'resume', 'workers', 'nproc-per-node', 'coordinator', 'gpus', 'node-rank', 'max-restarts', 'node-name', 'after-finish']);
 /** Values the kubelet would substitute for a pod (namespace "ml", index 3). */
 const POD_ENV: Record<string, string> = {

@@ -2,7 +2,7 @@
 // masks drawn from a seed, applied in place to normalised features (masked values become 0, the utterance mean).
 
 import { SigmaError } from '../../../shared/errors.js';
-import { Rng, deriveSeed } from '../rng.js';
+import { Rng, deriveSeed } from '../../rng.js';
 import type { Features } from './features.js';
 
 export interface SpecAugmentOptions {
@@ -51,6 +51,7 @@ export const specAugmentSeed = (seed: number, epoch: number, utterance: number):
  * [0, frames − t]. Masks may overlap; a width of 0 masks nothing. Fill value 0 = the mean after normalizeUtterance.
  */
 export function specAugment(f: Features, o: SpecAugmentOptions, seed: number): Mask[] {
+  checkSpecAugment(o);
   const { data, frames, bins } = f;
   const rng = new Rng(seed);
   const masks: Mask[] = [];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SigmaError } from '../../../shared/errors.js';
 import { parseStreamInfo } from '../audio/flac.js';
-import { Rng, deriveSeed } from '../rng.js';
+import { Rng, deriveSeed } from '../../rng.js';
 
 /** The closed vocabulary: digits, directions and commands, three words with apostrophes. */
 export const SYNTH_VOCABULARY: readonly string[] = [

@@ -23,7 +23,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SigmaError } from '../../../shared/errors.js';
-import { Rng, deriveSeed } from '../rng.js';
+import { Rng, deriveSeed } from '../../rng.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Number words

@@ -32,10 +32,6 @@ export function sourceFiles(s: CorpusSource): string[] {
   }
 }
 
-export function describeSource(s: CorpusSource): string {
-  return `${s.kind}:${sourceFiles(s).join('+')}`;
-}
-
 async function countRest(it: AsyncIterator<unknown>): Promise<number> {
   let n = 0;
   while (!(await it.next()).done) n++;

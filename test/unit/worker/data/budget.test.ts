@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SigmaError } from '../../../../shared/errors.js';
 import { pairSizes, paddedSize, planAllBatches, planBatches } from '../../../../worker/data/budget.js';
-import { Rng } from '../../../../worker/data/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 
 function randomSizes(n: number, seed: number, max: number): Int32Array {
   const r = new Rng(seed);

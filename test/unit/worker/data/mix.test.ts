@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { DEIT_MIX, cutmixBox, mixBatch, sampleBeta, smoothOneHot, type MixConfig } from '../../../../worker/data/mix.js';
-import { Rng } from '../../../../worker/data/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 
 const H = 6, W = 5, ROW = H * W * 3, K = 4;
 /** n rows, row i filled with the value i + 1 (so a mixed pixel reveals its sources). */

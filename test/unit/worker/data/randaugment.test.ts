@@ -11,7 +11,7 @@ import {
   randAugment,
   type RandAugmentConfig,
 } from '../../../../worker/data/randaugment.js';
-import { Rng } from '../../../../worker/data/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import type { Rgb } from '../../../../worker/data/transforms.js';
 
 /** A 1-row image of grey pixels with the given values (R = G = B). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { SigmaError } from '../../../../shared/errors.js';
-import { deriveSeed } from '../../../../worker/data/rng.js';
+import { deriveSeed } from '../../../../worker/rng.js';
 import {
   MANIFEST_FILE,
   SHAPE_CLASSES,

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeSample, endsComplete, evalTransform, sampleSeed, trainTransform } from '../../../../worker/data/augment.js';
-import { Rng } from '../../../../worker/data/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import {
   IMAGENET_MEAN,
   IMAGENET_STD,

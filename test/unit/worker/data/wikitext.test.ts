@@ -8,11 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SigmaError } from '../../../../shared/errors.js';
-import { Rng } from '../../../../worker/data/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import {
   EOS,
   UNK,
-  addNll,
   buildTokenCache,
   buildWordVocab,
   ensureTokenCache,
@@ -272,7 +271,7 @@ describe('evaluation windows', () => {
   it('perplexity = exp(Σ NLL / N) over sums added across ranks; a uniform model over V words has perplexity V', () => {
     const V = 267_735;
     const perRank = [{ nll: 100 * Math.log(V), tokens: 100 }, { nll: 37 * Math.log(V), tokens: 37 }];
-    const ppl = perplexity(perRank.reduce(addNll));
+    const ppl = perplexity(perRank.reduce((a, b) => ({ nll: a.nll + b.nll, tokens: a.tokens + b.tokens })));
     assert.ok(Math.abs(ppl - V) <= 1e-9 * V, String(ppl));
     assert.throws(() => perplexity({ nll: 0, tokens: 0 }), SigmaError);
     assert.throws(() => perplexity({ nll: Number.NaN, tokens: 3 }), SigmaError);

@@ -7,7 +7,7 @@ import { initBackend } from '../../../../worker/backend.js';
 import { beamSearch, greedySearch, type IncrementalDecoder, type Hypothesis } from '../../../../worker/decode/beam.js';
 import type { Seq2SeqModel } from '../../../../worker/models/seq2seq.js';
 import { sparseSoftmaxCrossEntropy } from '../../../../worker/kernels/ops.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { BOS, EOS, EVAL, PAD, disposeBuilt, seq2seq, type Built } from '../../../helpers/seq2seq.js';
 
 // ---- A first-order Markov "model" with hand-picked probabilities: next-token p depends on the last token only.

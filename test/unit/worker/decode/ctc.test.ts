@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import {
   LETTER_TOKENS, decodeBatch, greedyDecode, logSoftmaxRows, prefixBeamSearch, textToTokens, tokensToText,
 } from '../../../../worker/decode/ctc.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 
 const logOf = (probs: number[][]): Float64Array => Float64Array.from(probs.flat(), Math.log);
 

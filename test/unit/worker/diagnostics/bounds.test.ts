@@ -9,7 +9,7 @@ import { buildModel } from '../../../../worker/models/index.js';
 import { ReplicaState } from '../../../../worker/train/state.js';
 import type { VitModel } from '../../../../worker/models/vit.js';
 import { entropyBounds, spectralStats } from '../../../../worker/diagnostics/bounds.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { topSingular } from '../../../../worker/nn/spectral.js';
 
 test('bounds ≤ measured per-head entropy at small and large weight scales, joint and separate Q/K/V', async () => {
@@ -19,7 +19,7 @@ test('bounds ≤ measured per-head entropy at small and large weight scales, joi
     const model = buildModel(config);
     const state = new ReplicaState(model.params, model.buffers);
     const rng = new Rng(9);
-    const x = tf.tensor4d(Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal()), [4, 8, 8, 3]);
+    const x = tf.tensor4d(Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal32()), [4, 8, 8, 3]);
     const { entropy, norms } = tf.tidy(() => {
       const r = model.forward(state.params, state.buffers, { images: x }, { training: false, temperature: 1, dropout: 0, attnDropout: 0, seed: 0 });
       return { entropy: r.entropy.map((e) => Array.from(e.dataSync())), norms: r.maxTokenNorm.map((n) => n.dataSync()[0]) };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { lanczosTopK, tridiagonalEigenvalues, type MatVec } from '../../../../worker/diagnostics/lanczos.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { jacobiEigenvalues } from './jacobi.js';
 
 function diagOperator(d: number[]): MatVec {
@@ -34,13 +34,13 @@ function spikedMatrix(n: number, spikes: number[], seed: number): Float64Array {
   const a = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
-      const g = rng.normal() / Math.sqrt(n);
+      const g = rng.normal32() / Math.sqrt(n);
       a[i * n + j] += g;
       a[j * n + i] += g;
     }
   }
   for (const s of spikes) {
-    const u = Float64Array.from({ length: n }, () => rng.normal());
+    const u = Float64Array.from({ length: n }, () => rng.normal32());
     const nu = Math.hypot(...u);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] += (s * u[i] * u[j]) / (nu * nu);
   }
@@ -123,8 +123,8 @@ test('deterministic from the seed; another seed agrees to tolerance', async () =
 test('tridiagonalEigenvalues (implicit QL) agrees with Jacobi, also when the matrix splits into blocks', () => {
   const rng = new Rng(17);
   for (const n of [1, 2, 5, 25]) {
-    const d = Array.from({ length: n }, () => rng.normal() * 3);
-    const e = Array.from({ length: n - 1 }, (_, i) => (i % 7 === 3 ? 0 : rng.normal()));
+    const d = Array.from({ length: n }, () => rng.normal32() * 3);
+    const e = Array.from({ length: n - 1 }, (_, i) => (i % 7 === 3 ? 0 : rng.normal32()));
     const dense = new Float64Array(n * n);
     for (let i = 0; i < n; i++) dense[i * n + i] = d[i];
     e.forEach((x, i) => { dense[i * n + i + 1] = x; dense[(i + 1) * n + i] = x; });

@@ -15,7 +15,7 @@ import { sincos2d, type VitModel, type VitOptions } from '../../../../worker/mod
 import { declareBlock, applyBlock } from '../../../../worker/nn/layers.js';
 import { declareLinear, applyLinear, type LinearRef } from '../../../../worker/nn/linear.js';
 import { SpecBuilder, type TensorMap } from '../../../../worker/nn/params.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { ReplicaState } from '../../../../worker/train/state.js';
 import { jacobiEigenvalues } from './jacobi.js';
 
@@ -67,7 +67,7 @@ function tinyVit(): VitModel {
 function randomBatch(n: number, s: number, c: number, seed: number): SharpnessBatch {
   const rng = new Rng(seed);
   return {
-    x: Float32Array.from({ length: n * s * s * c }, () => rng.normal()),
+    x: Float32Array.from({ length: n * s * s * c }, () => rng.normal32()),
     y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 3),
     samples: n, units: n, skipped: [],
   };

@@ -11,7 +11,7 @@ import { fusedOpsEnabled, setFusedOps } from '../../../../worker/kernels/fused/i
 import { applyAttention, declareAttention } from '../../../../worker/nn/attention.js';
 import { applyBlock, declareBlock } from '../../../../worker/nn/layers.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { checkCase, randn, withFused, type Case } from '../../../helpers/fused.js';
 import { assertClose } from '../../../helpers/numeric.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fusedOpsEnabled, softmaxCrossEntropySum } from '../../../../worker/kernels/fused/index.js';
 import { logSoftmax } from '../../../../worker/kernels/ops.js';
 import { crossEntropySum } from '../../../../worker/tasks/classify.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { checkCase, randn, type Case } from '../../../helpers/fused.js';
 import { assertClose } from '../../../helpers/numeric.js';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { applyLinear, declareLinear, powerStep, type LinearRef } from '../../../../worker/nn/linear.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { checkCase, randn, withFused, type Case } from '../../../helpers/fused.js';
 import { assertClose } from '../../../helpers/numeric.js';

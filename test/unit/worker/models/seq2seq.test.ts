@@ -8,7 +8,7 @@ import { decodeSeq2SeqVariant } from '../../../../worker/models/seq2seq.js';
 import { deepNormEncoderDecoderConstants } from '../../../../worker/nn/layers.js';
 import { sinusoidalPositions } from '../../../../worker/nn/positions.js';
 import { SigmaError } from '../../../../shared/errors.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { assertClose } from '../../../helpers/numeric.js';
 import { BOS, EVAL, PAD, disposeBuilt, seq2seq } from '../../../helpers/seq2seq.js';

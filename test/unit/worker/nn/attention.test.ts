@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { declareAttention, applyAttention } from '../../../../worker/nn/attention.js';
 import { entropyLowerBound, productSpectralNorm } from '../../../../worker/nn/entropy_bound.js';
 import { forEachBackend } from '../../../helpers/backends.js';
@@ -45,7 +45,7 @@ function hostLogits(x: number[][], wq: Float32Array, wk: Float32Array, d: number
 }
 
 function randn(rng: Rng, n: number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, () => rng.normal() * scale);
+  return Float32Array.from({ length: n }, () => rng.normal32() * scale);
 }
 
 forEachBackend((backend) => {
@@ -150,8 +150,8 @@ test('entropyLowerBound: closed-form limits (σ = 0 gives log T, large σ gives 
 test('productSpectralNorm matches the largest singular value of the formed product', () => {
   const rng = new Rng(2);
   const d = 6, k = 3;
-  const a = Float64Array.from({ length: d * k }, () => rng.normal());
-  const b = Float64Array.from({ length: d * k }, () => rng.normal());
+  const a = Float64Array.from({ length: d * k }, () => rng.normal32());
+  const b = Float64Array.from({ length: d * k }, () => rng.normal32());
   // Form M = A Bᵀ and power-iterate MᵀM directly as the independent reference.
   const m = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => Array.from({ length: k }, (_, c) => a[i * k + c] * b[j * k + c]).reduce((s, v) => s + v, 0)));
   let x = Array.from({ length: d }, () => 1);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../worker/backend.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { declareBlock, applyBlock, applyLayerNorm, deepNormConstants, gelu } from '../../../../worker/nn/layers.js';
 import { applyAttention } from '../../../../worker/nn/attention.js';
 import { applyLinear } from '../../../../worker/nn/linear.js';
@@ -16,14 +16,14 @@ function block(norm: 'pre' | 'post' | 'none' | 'deepnorm') {
   const b = new SpecBuilder();
   const ref = declareBlock(b, 0, { dim: DIM, heads: HEADS, mlpDim: MLP, qkv: 'joint', norm, depth: DEPTH, dropPath: 0, linear: { reparam: 'none', gammaInit: 'one', initStd: 0.3 } }, new Rng(4));
   const rng = new Rng(8);
-  const params = new Map(b.params.map((p) => [p.name, tf.tensor(p.kind === 'norm' ? p.init.map((v) => v + 0.1 * rng.normal()) : p.init, p.shape)]));
+  const params = new Map(b.params.map((p) => [p.name, tf.tensor(p.kind === 'norm' ? p.init.map((v) => v + 0.1 * rng.normal32()) : p.init, p.shape)]));
   return { ref, params, specs: b.params, buffers: new Map<string, tf.Tensor>() };
 }
 
 test('block output equals the hand-assembled residual arrangement for each normalisation', async () => {
   await initBackend('cpu');
   const rng = new Rng(3);
-  const x = tf.tensor3d(Float32Array.from({ length: 2 * 5 * DIM }, () => rng.normal()), [2, 5, DIM]);
+  const x = tf.tensor3d(Float32Array.from({ length: 2 * 5 * DIM }, () => rng.normal32()), [2, 5, DIM]);
   for (const norm of ['pre', 'post', 'none', 'deepnorm'] as const) {
     const { ref, params, buffers } = block(norm);
     const opts = { temperature: 1, training: false, dropout: 0, attnDropout: 0, seed: 0 };

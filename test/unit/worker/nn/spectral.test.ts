@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { topEigenvectorTridiagonal, topSingular } from '../../../../worker/nn/spectral.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 
 /** An n×n orthogonal matrix (row-major), the product of `count` Householder reflections I − 2hhᵀ. */
 function orthogonal(n: number, rng: Rng, count = 3): Float64Array {
   const q = new Float64Array(n * n);
   for (let i = 0; i < n; i++) q[i * n + i] = 1;
   for (let k = 0; k < count; k++) {
-    const h = Float64Array.from({ length: n }, () => rng.normal());
+    const h = Float64Array.from({ length: n }, () => rng.normal32());
     const norm = Math.hypot(...h);
     for (let i = 0; i < n; i++) h[i] /= norm;
     // q ← q (I − 2hhᵀ)

@@ -14,7 +14,8 @@ import { LmTask, prepareWikitext, type LmBatch } from '../../../../worker/tasks/
 import { writeWikitextDemo } from '../../../../worker/data/wikitext_demo.js';
 import { evalWindows, TokenStream } from '../../../../worker/data/wikitext.js';
 import { evaluateSums } from '../../../../worker/train/step.js';
-import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sgt-lm-'));
 await writeWikitextDemo(root, 5, { train: 20, valid: 3, test: 2 });
@@ -121,7 +122,7 @@ test('evaluation through the task equals a window-by-window NLL from the model\'
   const task = new LmTask(config);
   const data = await task.open();
   const trainer = new Trainer(config, task, { totalSteps: 2, stepsPerEpoch: data.stepsPerEpoch });
-  for (let s = 0; s < 2; s++) await trainer.trainStep(await data.trainBatch(s, 1, 0), localReduce); // weights other than the init
+  for (let s = 0; s < 2; s++) await trainer.trainStep(await data.trainBatch(s, 1, 0), new LocalCollective()); // weights other than the init
   const sums = new Float32Array(3);
   for (let r = 0; r < 2; r++) for await (const b of data.valBatches(2, r, 'valid')) await evaluateSums(task, trainer.state, b, 1, sums, 0, 'valid');
   // Reference: each window alone through the model, log-softmax in float64 on the host, its scored positions summed.
@@ -171,7 +172,7 @@ test('config errors name the key; the model exists after open(); training steps 
   const counts: number[] = [];
   for (let s = 0; s < 4; s++) {
     const b = await data.trainBatch(s, 1, 0);
-    const r = await trainer.trainStep(b, localReduce);
+    const r = await trainer.trainStep(b, new LocalCollective());
     assert.equal(r.units, b.units);
     assert.deepEqual(r.entropy.map((e) => [e.attn, e.layer, e.heads.length]), [['causal', 0, 2]]);
     counts.push(tf.memory().numTensors);

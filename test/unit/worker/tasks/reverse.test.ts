@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../worker/backend.js';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { ReverseTask, drawSequences } from '../../../../worker/tasks/reverse.js';
-import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
 import { evalMetricsOf } from '../../../../worker/tasks/task.js';
 
 const config = loadConfig({
@@ -84,7 +85,7 @@ test('training steps leak no tensors; the report is in tokens with a per-site en
   const counts: number[] = [];
   for (let s = 0; s < 5; s++) {
     const b = await data.trainBatch(s, 1, 0);
-    const r = await trainer.trainStep(b, localReduce);
+    const r = await trainer.trainStep(b, new LocalCollective());
     assert.equal(r.units, b.units);
     assert.equal(r.samples, b.samples);
     assert.deepEqual(r.entropy.map((e) => [e.attn, e.layer, e.heads.length]), [['self', 0, 2]]);

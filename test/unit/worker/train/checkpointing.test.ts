@@ -6,9 +6,10 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../worker/backend.js';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { ClassifyTask } from '../../../../worker/tasks/classify.js';
-import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
 import { saveCheckpoint, loadLatestCheckpoint } from '../../../../worker/train/checkpointing.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,8 @@ const cfg = (model: Record<string, unknown> = {}, optim: Record<string, unknown>
 async function trained(config: ReturnType<typeof cfg>): Promise<Trainer> {
   const t = new Trainer(config, new ClassifyTask(config));
   const rng = new Rng(1);
-  const batch = { x: Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal()), y: Int32Array.of(0, 1, 2, 0), samples: 4, units: 4, skipped: [] };
-  for (let i = 0; i < 3; i++) await t.trainStep(batch, localReduce);
+  const batch = { x: Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal32()), y: Int32Array.of(0, 1, 2, 0), samples: 4, units: 4, skipped: [] };
+  for (let i = 0; i < 3; i++) await t.trainStep(batch, new LocalCollective());
   return t;
 }
 

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../../../../worker/backend.js';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { ClassifyTask } from '../../../../worker/tasks/classify.js';
-import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
 import { fromNamed, packState, stateLayout, toNamed, unpackState } from '../../../../worker/train/snapshot.js';
 import { digestFromFloats, digestToFloats } from '../../../../worker/train/digest.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Rng } from '../../../../worker/rng.js';
 
 const cfg = (model: Record<string, unknown> = {}) =>
   loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, ...model }, data: { numClasses: 3 }, optim: { emaDecay: 0.9 } } });
@@ -19,9 +20,9 @@ test('broadcast buffer round trip: the receiver holds the sender\'s state bitwis
   await initBackend('cpu');
   const config = cfg();
   const rng = new Rng(3);
-  const batch = { x: Float32Array.from({ length: 4 * 192 }, () => rng.normal()), y: Int32Array.of(0, 1, 2, 1), samples: 4, units: 4, skipped: [] };
+  const batch = { x: Float32Array.from({ length: 4 * 192 }, () => rng.normal32()), y: Int32Array.of(0, 1, 2, 1), samples: 4, units: 4, skipped: [] };
   const a = new Trainer(config, new ClassifyTask(config));
-  for (let i = 0; i < 2; i++) await a.trainStep(batch, localReduce);
+  for (let i = 0; i < 2; i++) await a.trainStep(batch, new LocalCollective());
   const b = new Trainer(config, new ClassifyTask(config));
   const layout = stateLayout(a);
   assert.equal(stateLayout(b).hash, layout.hash);
@@ -34,7 +35,7 @@ test('broadcast buffer round trip: the receiver holds the sender\'s state bitwis
     assert.deepEqual([...nb[group].keys()], [...na[group].keys()]);
     for (const [k, v] of na[group]) assert.ok(bytes(v).equals(bytes(nb[group].get(k)!)), `${group} ${k}`);
   }
-  const [ra, rb] = [await a.trainStep(batch, localReduce), await b.trainStep(batch, localReduce)];
+  const [ra, rb] = [await a.trainStep(batch, new LocalCollective()), await b.trainStep(batch, new LocalCollective())];
   assert.equal(rb.loss, ra.loss);
   assert.equal(rb.digest, ra.digest);
   a.dispose();

@@ -6,8 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { buildModel } from '../../../../worker/models/index.js';
 import { ClassifyTask } from '../../../../worker/tasks/classify.js';
-import { Trainer, localReduce } from '../../../../worker/train/trainer.js';
-import { Rng } from '../../../../worker/nn/rng.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
+import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 
 function tinyConfig(extra: Record<string, unknown> = {}) {
@@ -31,7 +32,7 @@ function fixedBatch(n: number, size: number, seed: number) {
     for (let p = 0; p < size * size; p++) {
       const r = Math.floor(p / size), c = p % size;
       const q = (r < size / 2 ? 0 : 2) + (c < size / 2 ? 0 : 1);
-      for (let ch = 0; ch < 3; ch++) x[(i * size * size + p) * 3 + ch] = (q === y[i] ? 1 : -0.5) + 0.3 * rng.normal();
+      for (let ch = 0; ch < 3; ch++) x[(i * size * size + p) * 3 + ch] = (q === y[i] ? 1 : -0.5) + 0.3 * rng.normal32();
     }
   }
   return { x, y, samples: n, units: n, skipped: [] };
@@ -45,7 +46,7 @@ forEachBackend((backend) => {
     const counts: number[] = [];
     const losses: number[] = [];
     for (let s = 0; s < 20; s++) {
-      const r = await trainer.trainStep(batch, localReduce);
+      const r = await trainer.trainStep(batch, new LocalCollective());
       losses.push(r.loss);
       counts.push(tf.memory().numTensors);
     }
@@ -124,9 +125,9 @@ test('the step digest chains (previous, step, reduced buffer): equal on replicas
   const [a, b, c] = [0, 1, 2].map((rank) => new Trainer(config, new ClassifyTask(config), { rank }));
   const digests: string[][] = [[], [], []];
   for (let s = 0; s < 3; s++) {
-    digests[0].push((await a.trainStep(batch, localReduce)).digest);
-    digests[1].push((await b.trainStep(batch, localReduce)).digest);
-    digests[2].push((await c.trainStep(fixedBatch(8, 8, 6 + s), localReduce)).digest);
+    digests[0].push((await a.trainStep(batch, new LocalCollective())).digest);
+    digests[1].push((await b.trainStep(batch, new LocalCollective())).digest);
+    digests[2].push((await c.trainStep(fixedBatch(8, 8, 6 + s), new LocalCollective())).digest);
   }
   assert.deepEqual(digests[0], digests[1], 'same reduced buffers, same chain');
   assert.equal(new Set(digests[0]).size, 3, 'every step moves the chain');

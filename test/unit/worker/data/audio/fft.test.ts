@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { PowerSpectrum } from '../../../../../worker/data/audio/fft.js';
-import { Rng } from '../../../../../worker/data/rng.js';
+import { Rng } from '../../../../../worker/rng.js';
 
 /** |Σ_j x_j e^{−2πijk/n}|² by definition. */
 function naivePower(x: Float64Array): Float64Array {

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { SPEC_AUGMENT_RECIPE, checkSpecAugment, specAugment, specAugmentSeed, type SpecAugmentOptions } from '../../../../../worker/data/audio/specaugment.js';
-import { Rng } from '../../../../../worker/data/rng.js';
+import { Rng } from '../../../../../worker/rng.js';
 
 const feats = (frames: number, bins = 80, seed = 1) => {
   const r = new Rng(seed);

@@ -21,7 +21,7 @@ import {
   writeDemoCorpus,
   xmlEscape,
 } from '../../../../../worker/data/wmt/demo_corpus.js';
-import { Rng } from '../../../../../worker/data/rng.js';
+import { Rng } from '../../../../../worker/rng.js';
 
 const tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'sgt-mtdemo-'));
 after(() => fs.rm(tmpRoot, { recursive: true, force: true }));

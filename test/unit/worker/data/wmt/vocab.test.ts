@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SigmaError } from '../../../../../shared/errors.js';
 import { loadVocab, trainVocab } from '../../../../../worker/data/wmt/vocab.js';
-import { Rng } from '../../../../../worker/data/rng.js';
+import { Rng } from '../../../../../worker/rng.js';
 
 const ONES = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const EINS = ['', 'ein', 'zwei', 'drei', 'vier', 'fünf', 'sechs', 'sieben', 'acht', 'neun'];

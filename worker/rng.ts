@@ -1,5 +1,17 @@
-// Small seeded PRNG for the data pipeline (synthetic images, shard permutations): mulberry32 streams whose
-// seeds are derived by hashing integer tuples, so any (seed, epoch, ...) gets its own reproducible stream.
+// The one seeded PRNG of the trainer: mulberry32 streams for initialisation, data order, augmentation and synthetic
+// data, whose seeds derive from integer tuples (seed, rank, epoch, step …), so every stream is reproducible.
+
+/** splitmix32-style mixing of several integers into one 32-bit seed (model initialisation streams). */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
 
 /** murmur3 fmix32 finaliser: a bijective avalanche mix of a uint32. */
 export function fmix32(h: number): number {
@@ -28,7 +40,12 @@ export function deriveSeed(...parts: number[]): number {
   return h;
 }
 
-/** mulberry32 stream: 2^32 period, good enough for shuffles and procedural images (not for cryptography). */
+/**
+ * mulberry32 stream: 2^32 period, good enough for init, shuffles and procedural images (not for cryptography).
+ * Two families of draws on the same stream: `float`/`normal` use 53 random bits (two draws) per uniform — the data
+ * pipeline; `next`/`normal32`/`truncNormal` use one 32-bit draw per uniform — parameter initialisation, Lanczos start
+ * vectors. Both stay as they were, so every seed keeps giving the same data and the same initial weights.
+ */
 export class Rng {
   private state: number;
 
@@ -67,5 +84,25 @@ export class Rng {
     const u = 1 - this.float(); // (0, 1]
     const v = this.float();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Uniform in [0, 1) from one 32-bit draw. */
+  next(): number {
+    return this.u32() / 4294967296;
+  }
+
+  /** Standard normal from 32-bit uniforms (Box–Muller, u in (0, 1)). */
+  normal32(): number {
+    let u = 0;
+    while (u === 0) u = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Normal(0, std²) truncated at ±2 std (timm's trunc_normal_ default bounds for std=0.02 are wider; ±2σ is the usual ViT choice). */
+  truncNormal(std: number): number {
+    for (;;) {
+      const z = this.normal32();
+      if (Math.abs(z) <= 2) return z * std;
+    }
   }
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { bleuCommand, parseBleuArgs, textLines } from '../../../../coordinator/commands/bleu.js';
+import { bleuCommand, parseBleuArgs, textLines } from '../../../../coordinator/cli/bleu.js';
 import { corpusBleu, corpusChrf, formatFixed } from '../../../../shared/scoring/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigmatrain-bleu-'));
