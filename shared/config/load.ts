@@ -69,25 +69,31 @@ function oldEnvNames(keys: readonly string[]): Map<string, string> {
   return out;
 }
 
-/** Throws SGT_CONFIG_INVALID naming every renamed key a source still uses, with its new name. */
+/** Throws SGT_CONFIG_INVALID naming every renamed key a source still uses, with its new name, grouped by source. */
 function rejectRenamed(file: unknown, opts: LoadOptions, env: NodeJS.ProcessEnv, args: readonly string[], keys: readonly string[]): void {
   const kind = configuredKind(file, opts, env, args);
-  const found: string[] = [];
-  if (opts.file) found.push(...renamedIn(file, kind).map((m) => `${m} (config file ${opts.file})`));
-  found.push(...renamedIn(opts.overrides, kind).map((m) => `${m} (overrides)`));
+  const groups: [string, string[]][] = [];
+  if (opts.file) groups.push([`config file ${opts.file}`, renamedIn(file, kind)]);
+  groups.push(['overrides', renamedIn(opts.overrides, kind)]);
   const oldEnv = oldEnvNames(keys);
+  const inEnv: string[] = [];
   for (const name of Object.keys(env)) {
     const old = oldEnv.get(name);
-    if (old) found.push(`${name} (${old}) was renamed to ${showRenamed(renamedTo(old, kind)!, envName)}`);
+    if (old) inEnv.push(`${name} (${old}) was renamed to ${showRenamed(renamedTo(old, kind)!, envName)}`);
   }
+  groups.push(['environment', inEnv]);
+  const inArgs: string[] = [];
   for (const a of args) {
     if (!a.startsWith('--')) continue;
     const key = a.slice(2).split('=')[0];
     const now = renamedTo(key, kind);
-    if (now) found.push(`--${key} was renamed to ${showRenamed(now, (k) => `--${k}`)}`);
+    if (now) inArgs.push(`--${key} was renamed to ${showRenamed(now, (k) => `--${k}`)}`);
   }
+  groups.push(['flags', inArgs]);
+  const found = groups.filter(([, items]) => items.length > 0);
   if (found.length) {
-    throw new SigmaError('SGT_CONFIG_INVALID', `renamed config keys (family keys now live under model.<family> and data.<kind>): ${found.join('; ')}`);
+    throw new SigmaError('SGT_CONFIG_INVALID', `renamed config keys (a family's keys now live under model.<family>, a dataset's under data.<kind>): ${
+      found.map(([where, items]) => `${where}: ${items.join(', ')}`).join('; ')}`);
   }
 }
 

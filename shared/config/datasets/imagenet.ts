@@ -7,7 +7,7 @@ export const imagenet = {
   ...imageKeys('imagenet', { numClasses: 1000, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }),
   valLabels: { doc: 'imagenet: path of LOC_val_solution.csv for a flat val/ ("" searches root, val/ and the Kaggle layout).', format: 'string', default: '' },
   interpolation: { doc: 'imagenet: resize interpolation.', format: ['bicubic', 'bilinear'], default: 'bicubic' },
-  evalCropPct: { doc: 'imagenet: eval resize to imageSize / evalCropPct, then centre crop imageSize (224/256 = 0.875).', format: 'probability', default: 0.875 },
+  evalCropPct: { doc: 'imagenet: eval resize to model.vit.imageSize / evalCropPct, then centre crop model.vit.imageSize (224/256 = 0.875).', format: 'probability', default: 0.875 },
   augment: {
     scaleMin: { doc: 'imagenet: RandomResizedCrop smallest area fraction.', format: 'probability', default: 0.08 },
     ratioMin: { doc: 'imagenet: RandomResizedCrop smallest aspect ratio.', format: 'positive', default: 0.75 },
