@@ -32,7 +32,7 @@ function familyNames<T extends object>(families: T): (keyof T & string)[] {
 
 export const schema = {
   task: {
-    doc: 'What the job is (worker/tasks/): classify (images: shapes, imagefolder, imagenet), reverse (toy sequence reversal, the proof of the Task seam) or lm (language modelling on WikiText-103: model.family lm, data.kind wikitext).',
+    doc: 'What the job is (worker/tasks/): classify (images: model.family vit, data.kind shapes, imagefolder or imagenet), reverse (toy sequence reversal, the proof of the Task seam: model.family encoder), lm (language modelling on WikiText-103: model.family lm, data.kind wikitext), translate (model.family seq2seq, data.kind wmt) or asr (model.family speech, data.kind librispeech).',
     format: [...TASK_NAMES],
     default: 'classify',
   },
