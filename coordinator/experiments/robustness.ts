@@ -198,7 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     title: `σReparam robustness grid${args.quick ? ' (quick)' : ''}`,
     intro: [
       `Zhai et al. (ICML 2023) §4.1 at small scale: ${plans.length} runs of \`sigmatrain run --workers ${args.workers}\` with \`configs/experiments/${grid.config}\`, one per (method, lr, warmup). ` +
-        'Baseline: plain linear layers (`model.reparam none`) with pre-LN (`model.norm pre`); σReparam: every linear reparametrised (`model.reparam sigma`) and no LayerNorm (`model.norm none`); both pool by global average (`model.pool gap`). ' +
+        'Baseline: plain linear layers (`model.reparam none`) with pre-LN (`model.norm pre`); σReparam: every linear reparametrised (`model.reparam sigma`) and no LayerNorm (`model.norm none`); both pool by global average (`model.vit.pool gap`). ' +
         'All runs share one generated dataset root, seed, model size and step count.',
       `Every number below is computed from the runs' own steps.jsonl, evals.jsonl and diagnostics.jsonl (and a job log's SGT_NONFINITE_LOSS); per-run files are under \`runs/\`.`,
     ],

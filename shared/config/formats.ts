@@ -14,13 +14,41 @@ function checkFinite(v: unknown): asserts v is number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`must be a finite number, got ${show(v)}`);
 }
 
+/** Parameter kinds optim.excludeFromAdaptation can name. */
+export type ParamKind = 'weight' | 'bias' | 'gamma' | 'norm' | 'embed';
+
+/** One entry of model.temperatureSchedule. */
+export interface TemperatureEntry { fromEpoch?: number; fromStep?: number; value: number }
+
+/** The TypeScript type of each format's value: the Config type is derived from the schema through this map. */
+export interface FormatTypes {
+  'positive': number;
+  'non-negative': number;
+  'probability': number;
+  'count': number;
+  'positive-int': number;
+  'string': string;
+  'bool': boolean;
+  'temperature-schedule': TemperatureEntry[];
+  'int-list': number[];
+  'name-list': string[];
+  'param-kinds': ParamKind[];
+  'triple': [number, number, number];
+}
+
+interface FormatCheck {
+  validate: (v: unknown) => void;
+  coerce?: (v: unknown) => unknown;
+}
+
 let registered = false;
 
 /** Registers the project's formats once per process (convict's registry is global). */
 export function registerFormats(): void {
   if (registered) return;
   registered = true;
-  convict.addFormats({
+  // Typed by FormatTypes' keys: a format registered here without a type there (or the reverse) does not compile.
+  const formats: Record<keyof FormatTypes, FormatCheck> = {
     'positive': {
       validate: (v: unknown) => { checkFinite(v); if (v <= 0) throw new Error(`must be > 0, got ${v}`); },
       coerce: toNumber,
@@ -96,8 +124,8 @@ export function registerFormats(): void {
     },
     'param-kinds': {
       validate: (v: unknown) => {
-        const kinds = ['weight', 'bias', 'gamma', 'norm', 'embed'];
-        if (!Array.isArray(v) || !v.every((x) => kinds.includes(x as string))) throw new Error(`must be a list of ${kinds.join(', ')}, got ${show(v)}`);
+        const kinds: ParamKind[] = ['weight', 'bias', 'gamma', 'norm', 'embed'];
+        if (!Array.isArray(v) || !v.every((x) => kinds.includes(x as ParamKind))) throw new Error(`must be a list of ${kinds.join(', ')}, got ${show(v)}`);
       },
       coerce: (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((x) => x.trim())) : v),
     },
@@ -109,5 +137,6 @@ export function registerFormats(): void {
       },
       coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => Number(s)) : v),
     },
-  });
+  };
+  convict.addFormats(formats);
 }

@@ -8,12 +8,11 @@ import { SigmaError } from '../errors.js';
 import { registerFormats } from './formats.js';
 import { checkConfig } from './checks.js';
 import { schema, type Config } from './schema.js';
+import { isLeaf, type Fragment } from './fragment.js';
+import { IMAGE_KINDS } from './datasets/images.js';
+import { RENAMED, renamedIn, renamedTo, showRenamed } from './renamed.js';
 
-type SchemaNode = { [key: string]: SchemaNode | { doc: string; format: unknown; default: unknown } };
-
-function isLeaf(node: unknown): node is { doc: string; format: unknown; default: unknown } {
-  return typeof node === 'object' && node !== null && 'doc' in node && 'default' in node;
-}
+type SchemaNode = Fragment;
 
 /** Every leaf key path of the schema, e.g. "data.root". */
 export function configKeys(node: SchemaNode = schema as unknown as SchemaNode, prefix = ''): string[] {
@@ -26,19 +25,76 @@ export function configKeys(node: SchemaNode = schema as unknown as SchemaNode, p
   return keys;
 }
 
-/** data.root → SIGMATRAIN_DATA_ROOT; model.imageSize → SIGMATRAIN_MODEL_IMAGE_SIZE. */
+/** data.root → SIGMATRAIN_DATA_ROOT; model.vit.imageSize → SIGMATRAIN_MODEL_VIT_IMAGE_SIZE. */
 export function envName(key: string): string {
   return 'SIGMATRAIN_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
 }
 
 /** Schema copy with env and arg bindings on every leaf, so every key can be overridden without listing it twice. */
 function withBindings(node: SchemaNode, prefix = ''): SchemaNode {
-  const out: SchemaNode = {};
+  const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node)) {
     const path = prefix ? `${prefix}.${k}` : k;
-    out[k] = isLeaf(v) ? { ...v, env: envName(path), arg: path } as never : withBindings(v as SchemaNode, path);
+    out[k] = isLeaf(v) ? { ...v, env: envName(path), arg: path } : withBindings(v as SchemaNode, path);
+  }
+  return out as SchemaNode;
+}
+
+/** The value of --key in CLI args (`--key v` or `--key=v`), if given. */
+function argValue(args: readonly string[], key: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${key}`) return args[i + 1];
+    if (args[i].startsWith(`--${key}=`)) return args[i].slice(key.length + 3);
+  }
+  return undefined;
+}
+
+/** data.kind as the sources set it (args > env > overrides > file > default): names a renamed key's new home. */
+function configuredKind(file: unknown, opts: LoadOptions, env: NodeJS.ProcessEnv, args: readonly string[]): string {
+  const fromObject = (o: unknown) => ((o as { data?: { kind?: unknown } } | undefined)?.data?.kind);
+  const kind = argValue(args, 'data.kind') ?? env[envName('data.kind')] ?? fromObject(opts.overrides) ?? fromObject(file);
+  return typeof kind === 'string' ? kind : schema.data.kind.default;
+}
+
+/** SIGMATRAIN_* names of every old key (renamed prefixes expanded over the keys now under them) → the old key. */
+function oldEnvNames(keys: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [old, now] of Object.entries(RENAMED)) {
+    for (const prefix of now.includes('<kind>') ? IMAGE_KINDS.map((k) => now.replace('<kind>', k)) : [now]) {
+      for (const key of keys) {
+        if (key === prefix || key.startsWith(prefix + '.')) out.set(envName(old + key.slice(prefix.length)), old + key.slice(prefix.length));
+      }
+    }
   }
   return out;
+}
+
+/** Throws SGT_CONFIG_INVALID naming every renamed key a source still uses, with its new name, grouped by source. */
+function rejectRenamed(file: unknown, opts: LoadOptions, env: NodeJS.ProcessEnv, args: readonly string[], keys: readonly string[]): void {
+  const kind = configuredKind(file, opts, env, args);
+  const groups: [string, string[]][] = [];
+  if (opts.file) groups.push([`config file ${opts.file}`, renamedIn(file, kind)]);
+  groups.push(['overrides', renamedIn(opts.overrides, kind)]);
+  const oldEnv = oldEnvNames(keys);
+  const inEnv: string[] = [];
+  for (const name of Object.keys(env)) {
+    const old = oldEnv.get(name);
+    if (old) inEnv.push(`${name} (${old}) was renamed to ${showRenamed(renamedTo(old, kind)!, envName)}`);
+  }
+  groups.push(['environment', inEnv]);
+  const inArgs: string[] = [];
+  for (const a of args) {
+    if (!a.startsWith('--')) continue;
+    const key = a.slice(2).split('=')[0];
+    const now = renamedTo(key, kind);
+    if (now) inArgs.push(`--${key} was renamed to ${showRenamed(now, (k) => `--${k}`)}`);
+  }
+  groups.push(['flags', inArgs]);
+  const found = groups.filter(([, items]) => items.length > 0);
+  if (found.length) {
+    throw new SigmaError('SGT_CONFIG_INVALID', `renamed config keys (a family's keys now live under model.<family>, a dataset's under data.<kind>): ${
+      found.map(([where, items]) => `${where}: ${items.join(', ')}`).join('; ')}`);
+  }
 }
 
 function parseFile(file: string): unknown {
@@ -79,12 +135,14 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   registerFormats();
   const keys = new Set(configKeys());
   const env = opts.env ?? process.env;
+  const args = opts.args ?? [];
+  const file = opts.file ? parseFile(opts.file) : undefined;
+  rejectRenamed(file, opts, env, args, [...keys]);
   for (const name of Object.keys(env)) {
     if (name.startsWith('SIGMATRAIN_') && ![...keys].some((k) => envName(k) === name)) {
       throw new SigmaError('SGT_CONFIG_INVALID', `unknown environment variable ${name}: no config key maps to it (keys: see README, e.g. SIGMATRAIN_DATA_ROOT)`);
     }
   }
-  const args = opts.args ?? [];
   const seen = new Set<string>();
   for (const a of args) {
     if (!a.startsWith('--')) continue;
@@ -96,7 +154,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   const conf = convict(withBindings(schema as unknown as SchemaNode) as never, { env: env as Record<string, string>, args });
   const where = opts.file ?? 'defaults';
   try {
-    if (opts.file) conf.load(parseFile(opts.file) as never);
+    if (file) conf.load(file as never);
     if (opts.overrides) conf.load(opts.overrides as never);
     conf.validate({ allowed: 'strict' });
     checkConfig(conf.getProperties() as unknown as Config);
@@ -113,7 +171,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
  * where its copy of the data is mounted, how it logs) and so stay out of the job's config hash.
  */
 export const PER_PROCESS_KEYS: readonly string[] = [
-  'dist.coordinator', 'dist.ringHost', 'dist.ringPortBase', 'dist.transport', 'data.root', 'data.threads', 'data.prefetch',
+  'dist.coordinator', 'dist.ringHost', 'dist.ringPortBase', 'dist.transport', 'data.root', 'data.imagenet.threads', 'data.imagenet.prefetch',
   'metrics.enabled', 'metrics.port', 'metrics.host', 'log.level',
 ];
 

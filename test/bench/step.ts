@@ -44,8 +44,8 @@ interface Family {
 const FAMILIES: Record<string, Family> = {
   vit: {
     overrides: (v) => ({
-      model: { family: 'vit', variant: 'bench/4', imageSize: SIZE, reparam: v.reparam, norm: v.norm, pool: 'cls' },
-      data: { numClasses: 10 },
+      model: { family: 'vit', vit: { variant: 'bench/4', imageSize: SIZE, pool: 'cls' }, reparam: v.reparam, norm: v.norm },
+      data: { shapes: { numClasses: 10 } },
     }),
     layer: (model, state) => () => {
       const blk = model.blocks[0];

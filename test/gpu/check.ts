@@ -27,7 +27,7 @@ const noBench = process.argv.includes('--no-bench');
 async function probe(on: BackendName): Promise<{ loss: number; grad: Float64Array; hv: Float64Array }> {
   await initBackend(on);
   const config = loadConfig({ env: {}, overrides: {
-    backend: on, model: { variant: 'test/4', imageSize: 8, reparam: 'sigma', norm: 'pre', qkv: 'joint' }, data: { numClasses: 10 },
+    backend: on, model: { vit: { variant: 'test/4', imageSize: 8 }, reparam: 'sigma', norm: 'pre', qkv: 'joint' }, data: { shapes: { numClasses: 10 } },
   } });
   const task = new ClassifyTask(config);
   const state = new ReplicaState(task.model.params, task.model.buffers);
@@ -69,7 +69,7 @@ function worst(a: Float64Array, b: Float64Array, rtol: number, atol: number): nu
 
 async function bench(name: string, variant: string, imageSize: number, batch: number, reparam: string, norm: string, steps: number) {
   const config = loadConfig({ env: {}, overrides: {
-    backend, model: { variant, imageSize, reparam, norm, pool: 'cls' }, data: { numClasses: 10 }, train: { globalBatch: batch },
+    backend, model: { vit: { variant, imageSize, pool: 'cls' }, reparam, norm }, data: { shapes: { numClasses: 10 } }, train: { globalBatch: batch },
     optim: { name: 'adamw', lr: 1e-3 },
   } });
   const t0 = performance.now();

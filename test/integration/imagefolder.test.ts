@@ -21,7 +21,7 @@ test('a JPEG ImageFolder with a corrupt file trains with 2 workers to val_top1 â
   writeFileSync(truncated, good.subarray(0, Math.floor(good.length / 3)));
   const dir = tempDir('jpeg-run');
   const p = sigmatrain(['run', '--config', DEMO, '--workers', '2', '--run-dir', dir, '--dist.coordinator', coordinatorAddress(), '--metrics.port', '0',
-    '--data.kind', 'imagefolder', '--data.root', root, '--data.numClasses', '4', '--train.epochs', '20', '--train.globalBatch', '32']);
+    '--data.kind', 'imagefolder', '--data.root', root, '--data.imagefolder.numClasses', '4', '--train.epochs', '20', '--train.globalBatch', '32']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const skipped = p.messages(/^skipped /);
   assert.ok(skipped.some((l) => l.path === bad), 'the corrupt JPEG is named');

@@ -36,8 +36,8 @@ test('ImageNet layout: DeiT augmentations, mixup/cutmix, EMA eval, top-5, and a 
   const root = await fixture();
   const dir = tempDir('inet-run');
   const args = ['run', '--config', DEMO, '--workers', '2', '--run-dir', dir, '--dist.coordinator', coordinatorAddress(), '--metrics.port', '0',
-    '--data.kind', 'imagenet', '--data.root', root, '--data.numClasses', '3', '--model.imageSize', '16', '--data.repeats', '2',
-    '--data.threads', '1', '--train.globalBatch', '16', '--train.epochs', '2', '--optim.emaDecay', '0.9', '--checkpoint.everySteps', '5', '--train.logEverySteps', '1'];
+    '--data.kind', 'imagenet', '--data.root', root, '--data.imagenet.numClasses', '3', '--model.vit.imageSize', '16', '--data.imagenet.repeats', '2',
+    '--data.imagenet.threads', '1', '--train.globalBatch', '16', '--train.epochs', '2', '--optim.emaDecay', '0.9', '--checkpoint.everySteps', '5', '--train.logEverySteps', '1'];
   const a = sigmatrain(args);
   await a.waitFor((l) => typeof l.msg === 'string' && /^step 7\//.test(l.msg), 200_000, 'step 7');
   a.child.kill('SIGTERM');
@@ -58,7 +58,7 @@ test('ImageNet layout: DeiT augmentations, mixup/cutmix, EMA eval, top-5, and a 
 test('sigmatrain train streams the ImageNet layout too: one process, EMA and top-5 in the summary', { timeout: 300_000 }, async () => {
   const root = await fixture();
   const p = sigmatrain(['train', '--config', DEMO, '--run-dir', tempDir('inet-train'), '--metrics.port', '0',
-    '--data.kind', 'imagenet', '--data.root', root, '--data.numClasses', '3', '--model.imageSize', '16', '--data.threads', '1',
+    '--data.kind', 'imagenet', '--data.root', root, '--data.imagenet.numClasses', '3', '--model.vit.imageSize', '16', '--data.imagenet.threads', '1',
     '--train.globalBatch', '16', '--train.maxSteps', '6', '--optim.emaDecay', '0.9']);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const done = p.messages(/^done: /)[0];

@@ -1,5 +1,5 @@
 // Makes the configured dataset ready: generates the shapes ImageFolder if asked, indexes it and caches decoded splits.
-import type { Config } from '../../shared/config/index.js';
+import { activeImageData, type Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import { generateShapes } from './synthetic.js';
 import { indexImageFolder, ImageCache, assertSameClasses } from './imagefolder.js';
@@ -13,12 +13,15 @@ export interface PreparedData {
 
 export async function prepareData(config: Readonly<Config>): Promise<PreparedData> {
   const d = config.data;
+  const img = activeImageData(config);
+  // Images are generated and decoded at the ViT's input side (the classify task's model).
+  const size = config.model.vit.imageSize;
   let generated = false;
   if (d.kind === 'shapes') {
     const r = await generateShapes({
       root: d.root,
-      size: config.model.imageSize,
-      classes: d.numClasses,
+      size,
+      classes: img.numClasses,
       trainPerClass: d.shapes.trainPerClass,
       valPerClass: d.shapes.valPerClass,
       seed: config.seed,
@@ -27,13 +30,13 @@ export async function prepareData(config: Readonly<Config>): Promise<PreparedDat
   }
   const [trainIdx, valIdx] = await Promise.all([indexImageFolder(d.root, 'train'), indexImageFolder(d.root, 'val')]);
   assertSameClasses(trainIdx, valIdx);
-  if (trainIdx.classes.length !== d.numClasses) {
+  if (trainIdx.classes.length !== img.numClasses) {
     throw new SigmaError(
       'SGT_DATA_INVALID',
-      `data.numClasses is ${d.numClasses} but ${d.root}/train has ${trainIdx.classes.length} class folders: set data.numClasses to ${trainIdx.classes.length}`,
+      `data.${img.kind}.numClasses is ${img.numClasses} but ${d.root}/train has ${trainIdx.classes.length} class folders: set data.${img.kind}.numClasses to ${trainIdx.classes.length}`,
     );
   }
-  const opts = { size: config.model.imageSize, mean: [...d.mean] as [number, number, number], std: [...d.std] as [number, number, number] };
+  const opts = { size, mean: img.mean, std: img.std };
   const [train, val] = await Promise.all([ImageCache.build(trainIdx, opts), ImageCache.build(valIdx, opts)]);
   return { train, val, classes: trainIdx.classes, generated };
 }

@@ -81,13 +81,13 @@ class ImageNetSource implements DataSource {
     private readonly val: SampleIndex,
     private readonly config: Readonly<Config>,
   ) {
-    const d = config.data;
+    const d = config.data.imagenet;
     const threads = d.threads > 0 ? d.threads : availableParallelism();
     this.pool = new DecodePool({ threads });
     // Repeated augmentation counts every image `repeats` times per epoch; the last partial batch is dropped.
     this.stepsPerEpoch = Math.floor((train.ids.length * d.repeats) / config.train.globalBatch);
     if (this.stepsPerEpoch < 1) {
-      throw new SigmaError('SGT_CONFIG_INVALID', `train.globalBatch ${config.train.globalBatch} exceeds the ${train.ids.length * d.repeats} training samples per epoch of ${d.root}`);
+      throw new SigmaError('SGT_CONFIG_INVALID', `train.globalBatch ${config.train.globalBatch} exceeds the ${train.ids.length * d.repeats} training samples per epoch of ${config.data.root} (data.imagenet.repeats ${d.repeats})`);
     }
   }
   get trainSize(): number {
@@ -99,9 +99,9 @@ class ImageNetSource implements DataSource {
   readonly initiallySkipped: Skipped[] = [];
 
   private trainT() {
-    const d = this.config.data;
+    const d = this.config.data.imagenet;
     return trainTransform({
-      size: this.config.model.imageSize, scale: [d.augment.scaleMin, 1], ratio: [d.augment.ratioMin, d.augment.ratioMax],
+      size: this.config.model.vit.imageSize, scale: [d.augment.scaleMin, 1], ratio: [d.augment.ratioMin, d.augment.ratioMax],
       interpolation: d.interpolation, hflip: d.augment.hflip, randAugment: d.augment.randAugment || null,
       mean: [...d.mean] as [number, number, number], std: [...d.std] as [number, number, number],
       erasing: d.augment.erasing > 0 ? { ...DEFAULT_ERASING, p: d.augment.erasing } : null,
@@ -109,8 +109,8 @@ class ImageNetSource implements DataSource {
   }
 
   private evalT() {
-    const d = this.config.data;
-    return evalTransform({ size: this.config.model.imageSize, cropPct: d.evalCropPct, interpolation: d.interpolation, mean: [...d.mean] as [number, number, number], std: [...d.std] as [number, number, number] });
+    const d = this.config.data.imagenet;
+    return evalTransform({ size: this.config.model.vit.imageSize, cropPct: d.evalCropPct, interpolation: d.interpolation, mean: [...d.mean] as [number, number, number], std: [...d.std] as [number, number, number] });
   }
 
   async trainBatch(step: number, worldSize: number, rank: number): Promise<SourceBatch> {
@@ -124,11 +124,11 @@ class ImageNetSource implements DataSource {
     const cursor = this.loader?.cursor;
     if (!this.loader || this.loaderKey !== key || !cursor || cursor.epoch !== epoch || cursor.step !== within) {
       this.loader?.close();
-      const d = this.config.data;
+      const d = this.config.data.imagenet;
       const mixOn = d.mix.mixupAlpha > 0 || d.mix.cutmixAlpha > 0;
       this.loader = new Loader(this.train, {
         transform: this.trainT(), seed: this.config.seed, batchPerRank: gb / worldSize, worldSize, rank, epoch, step: within,
-        repeats: d.repeats, pool: this.pool, prefetch: d.prefetch, numClasses: this.config.data.numClasses,
+        repeats: d.repeats, pool: this.pool, prefetch: d.prefetch, numClasses: d.numClasses,
         mix: mixOn ? { mixupAlpha: d.mix.mixupAlpha, cutmixAlpha: d.mix.cutmixAlpha, switchProb: d.mix.switchProb, prob: d.mix.prob, labelSmoothing: d.mix.labelSmoothing, correctLam: true } : null,
       });
       this.loaderKey = key;
@@ -169,9 +169,10 @@ class ImageNetSource implements DataSource {
 export async function openDataSource(config: Readonly<Config>): Promise<DataSource> {
   if (config.data.kind !== 'imagenet') return new CachedSource(await prepareData(config), config);
   const train = await indexImageNet(config.data.root, 'train');
-  const val = await indexImageNet(config.data.root, 'val', { classes: train.classes, valLabels: config.data.valLabels || undefined });
-  if (train.classes.length !== config.data.numClasses) {
-    throw new SigmaError('SGT_DATA_INVALID', `data.numClasses is ${config.data.numClasses} but ${config.data.root}/train has ${train.classes.length} classes: set data.numClasses to ${train.classes.length}`);
+  const d = config.data.imagenet;
+  const val = await indexImageNet(config.data.root, 'val', { classes: train.classes, valLabels: d.valLabels || undefined });
+  if (train.classes.length !== d.numClasses) {
+    throw new SigmaError('SGT_DATA_INVALID', `data.imagenet.numClasses is ${d.numClasses} but ${config.data.root}/train has ${train.classes.length} classes: set data.imagenet.numClasses to ${train.classes.length}`);
   }
   return new ImageNetSource(train, val, config);
 }

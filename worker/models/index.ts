@@ -1,6 +1,6 @@
 // Model registry: one file per family, looked up by model.family; the Task passes the family its task-specific
 // sizes (classes, vocabulary). Nothing outside models/ and tasks/ knows a family's options.
-import type { Config } from '../../shared/config/index.js';
+import { activeImageData, type Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import type { Model } from './model.js';
 import { buildVit } from './vit.js';
@@ -30,10 +30,11 @@ type Builder = (config: Readonly<Config>, target: ModelTarget) => Model;
 const FAMILIES: Record<Config['model']['family'], Builder> = {
   vit: (config, t) => {
     const m = config.model;
+    const v = m.vit;
     return buildVit({
-      variant: m.variant, imageSize: m.imageSize, patchSize: m.patchSize, numClasses: t.numClasses ?? config.data.numClasses,
-      reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, norm: m.norm, initStd: m.initStd, patchInitGain: m.patchInitGain,
-      posEmb: m.posEmb, pool: m.pool, dropPath: m.dropPath, seed: config.seed,
+      variant: v.variant, imageSize: v.imageSize, patchSize: v.patchSize, numClasses: t.numClasses ?? activeImageData(config).numClasses,
+      reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv, norm: m.norm, initStd: m.initStd, patchInitGain: v.patchInitGain,
+      posEmb: v.posEmb, pool: v.pool, dropPath: v.dropPath, seed: config.seed,
     });
   },
   encoder: (config, t) => {

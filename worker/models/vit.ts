@@ -34,7 +34,7 @@ export function decodeVariant(name: string): VitVariant {
   const m = /^([A-Za-z]+)\/(\d+)$/.exec(name);
   const width = m ? WIDTHS[m[1]] : undefined;
   if (!m || !width) {
-    throw new SigmaError('SGT_MODEL_VARIANT', `unknown ViT variant "${name}" (model.variant): use <width>/<patch> with width one of ${Object.keys(WIDTHS).join(', ')}, e.g. "B/16"`);
+    throw new SigmaError('SGT_MODEL_VARIANT', `unknown ViT variant "${name}" (model.vit.variant): use <width>/<patch> with width one of ${Object.keys(WIDTHS).join(', ')}, e.g. "B/16"`);
   }
   return { ...width, patch: Number(m[2]) };
 }
@@ -103,7 +103,7 @@ export function buildVit(o: VitOptions): VitModel {
   const v = decodeVariant(o.variant);
   const patch = o.patchSize && o.patchSize > 0 ? o.patchSize : v.patch;
   if (o.imageSize % patch !== 0) {
-    throw new SigmaError('SGT_MODEL_VARIANT', `model.imageSize ${o.imageSize} is not divisible by the patch size ${patch} (model.patchSize / variant "${o.variant}")`);
+    throw new SigmaError('SGT_MODEL_VARIANT', `model.vit.imageSize ${o.imageSize} is not divisible by the patch size ${patch} (model.vit.patchSize / variant "${o.variant}")`);
   }
   const channels = o.channels ?? 3;
   const grid = o.imageSize / patch;

@@ -2,7 +2,7 @@
 // with label smoothing or mixup/cutmix soft targets, per-step accuracy, and top-1/top-5 evaluation — all as sums
 // over samples.
 import * as tf from '@tensorflow/tfjs';
-import type { Config } from '../../shared/config/index.js';
+import { activeImageData, type Config } from '../../shared/config/index.js';
 import { openDataSource, type DataSource, type SourceBatch } from '../data/source.js';
 import { buildModel } from '../models/index.js';
 import type { Model } from '../models/model.js';
@@ -73,9 +73,9 @@ export class ClassifyTask implements Task<ClassifyBatch> {
 
   /** `model`: a prebuilt one (tests); `channels`: of the images (3 for every dataset; 1 in tests). */
   constructor(private readonly config: Readonly<Config>, model?: Model, private readonly channels = 3) {
-    this.classes = config.data.numClasses;
+    this.classes = activeImageData(config).numClasses;
     this.model = model ?? buildModel(config, { numClasses: this.classes });
-    this.size = config.model.imageSize;
+    this.size = config.model.vit.imageSize;
   }
 
   async open(): Promise<ClassifyData> {

@@ -11,7 +11,7 @@ import { sigmatrain, TINY, tempDir, coordinatorAddress, killTree } from '../help
 // against a 1 s heartbeat timeout.
 const slow = (dir: string, data: string, busyTimeoutMs: number): string[] => [
   'run', '--config', TINY, '--workers', '2', '--run-dir', dir, '--data.root', data, '--dist.coordinator', coordinatorAddress(),
-  '--model.variant', 'bench/4', '--data.shapes.trainPerClass', '32', '--train.globalBatch', '96', '--train.epochs', '3', '--diagnostics.everySteps', '0',
+  '--model.vit.variant', 'bench/4', '--data.shapes.trainPerClass', '32', '--train.globalBatch', '96', '--train.epochs', '3', '--diagnostics.everySteps', '0',
   '--checkpoint.everySteps', '0', '--dist.heartbeatMs', '100', '--dist.heartbeatTimeoutMs', '1000', '--dist.allreduceTimeoutMs', '30000',
   '--dist.busyTimeoutMs', String(busyTimeoutMs),
 ];

@@ -24,7 +24,7 @@ test('YAML with comments loads; file < env < args', () => {
 
 test('env names derive from keys', () => {
   assert.equal(envName('data.root'), 'SIGMATRAIN_DATA_ROOT');
-  assert.equal(envName('model.imageSize'), 'SIGMATRAIN_MODEL_IMAGE_SIZE');
+  assert.equal(envName('model.vit.imageSize'), 'SIGMATRAIN_MODEL_VIT_IMAGE_SIZE');
   assert.ok(configKeys().includes('optim.lr'));
 });
 
@@ -33,7 +33,7 @@ const bad: Array<[string, () => unknown, RegExp]> = [
   ['NaN from args', () => loadConfig({ env: {}, args: ['--optim.lr', 'abc'] }), /optim\.lr.*NaN/],
   ['NaN in overrides', () => loadConfig({ env: {}, overrides: { optim: { lr: NaN } } }), /optim\.lr/],
   ['fraction for an integer', () => loadConfig({ env: {}, args: ['--train.epochs', '2.7'] }), /train\.epochs.*2\.7/],
-  ['wrong type', () => loadConfig({ file: file('c.yaml', 'model:\n  imageSize: big\n'), env: {} }), /model\.imageSize/],
+  ['wrong type', () => loadConfig({ file: file('c.yaml', 'model:\n  vit:\n    imageSize: big\n'), env: {} }), /model\.vit\.imageSize/],
   ['not in enum', () => loadConfig({ env: {}, args: ['--model.norm', 'layer'] }), /model\.norm/],
   ['unknown flag', () => loadConfig({ env: {}, args: ['--train.epoch', '2'] }), /--train\.epoch/],
   ['unknown env', () => loadConfig({ env: { SIGMATRAIN_TRAIN_EPOCH: '2' } }), /SIGMATRAIN_TRAIN_EPOCH/],
@@ -58,11 +58,13 @@ test('the result is frozen and the hash follows the content', () => {
   assert.notEqual(configHash(a), configHash(loadConfig({ env: {}, args: ['--optim.lr', '0.5'] })));
 });
 
-test('every config in configs/ loads', () => {
-  const root = new URL('../../../../configs/', import.meta.url);
-  const files = readdirSync(root).filter((f) => /\.(ya?ml|json)$/.test(f));
-  assert.ok(files.length > 0);
-  for (const f of files) loadConfig({ file: new URL(f, root).pathname, env: {} });
+test('every config in configs/, configs/experiments/ and the test fixtures loads', () => {
+  for (const folder of ['configs/', 'configs/experiments/', 'test/fixtures/configs/']) {
+    const root = new URL(`../../../../${folder}`, import.meta.url);
+    const files = readdirSync(root).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('old-'));
+    assert.ok(files.length > 0, folder);
+    for (const f of files) loadConfig({ file: new URL(f, root).pathname, env: {} });
+  }
 });
 
 test('the job hash ignores per-process keys (ring host, ports, data mount, logging) and nothing else', () => {
@@ -70,7 +72,7 @@ test('the job hash ignores per-process keys (ring host, ports, data mount, loggi
   for (const [k, v] of [['dist.ringHost', 'node1'], ['dist.ringPortBase', '30000'], ['data.root', '/mnt/x'], ['metrics.port', '9500'], ['log.level', 'debug'], ['dist.transport', 'tcp']]) {
     assert.equal(configHash(loadConfig({ env: {}, args: [`--${k}`, v] })), base, `${k} changed the hash`);
   }
-  for (const [k, v] of [['optim.lr', '0.5'], ['model.variant', 'test/4'], ['train.globalBatch', '32'], ['dist.allreduceTimeoutMs', '999']]) {
+  for (const [k, v] of [['optim.lr', '0.5'], ['model.vit.variant', 'test/4'], ['train.globalBatch', '32'], ['dist.allreduceTimeoutMs', '999']]) {
     assert.notEqual(configHash(loadConfig({ env: {}, args: [`--${k}`, v] })), base, `${k} did not change the hash`);
   }
 });

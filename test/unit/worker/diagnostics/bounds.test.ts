@@ -15,7 +15,7 @@ import { topSingular } from '../../../../worker/nn/spectral.js';
 test('bounds ≤ measured per-head entropy at small and large weight scales, joint and separate Q/K/V', async () => {
   await initBackend('cpu');
   for (const [std, qkv] of [[0.02, 'joint'], [0.5, 'joint'], [1.5, 'separate']] as const) {
-    const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, reparam: 'sigma', gammaInit: 'spectral', initStd: std, qkv, norm: 'none' }, data: { numClasses: 3 } } });
+    const config = loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, reparam: 'sigma', gammaInit: 'spectral', initStd: std, qkv, norm: 'none' }, data: { shapes: { numClasses: 3 } } } });
     const model = buildModel(config);
     const state = new ReplicaState(model.params, model.buffers);
     const rng = new Rng(9);
@@ -39,7 +39,7 @@ test('bounds ≤ measured per-head entropy at small and large weight scales, joi
 
 test('spectralStats: σ from the power-iteration vectors, γ as stored', async () => {
   await initBackend('cpu');
-  const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, gammaInit: 'spectral' }, data: { numClasses: 3 } } });
+  const config = loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, gammaInit: 'spectral' }, data: { shapes: { numClasses: 3 } } } });
   const model = buildModel(config);
   const state = new ReplicaState(model.params, model.buffers);
   const stats = (await spectralStats(model, state));
@@ -79,7 +79,7 @@ test('entropyBounds on a construction with known ‖W_Q,h W_K,hᵀ‖₂, token 
   await initBackend('cpu');
   const { entropyLowerBound } = await import('../../../../worker/nn/entropy_bound.js');
   for (const qkv of ['joint', 'separate'] as const) {
-    const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, reparam: 'none', qkv, norm: 'none' }, data: { numClasses: 3 } } });
+    const config = loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, reparam: 'none', qkv, norm: 'none' }, data: { shapes: { numClasses: 3 } } } });
     const model = buildModel(config) as VitModel;
     const state = new ReplicaState(model.params, model.buffers);
     const { dim, heads, tokens } = model.arch;

@@ -58,7 +58,7 @@ function microVit(seed: number): VitModel {
 function tinyVit(): VitModel {
   const config = loadConfig({
     env: {},
-    overrides: { model: { variant: 'test/4', imageSize: 8, reparam: 'sigma', norm: 'none' }, data: { numClasses: 3 } },
+    overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, reparam: 'sigma', norm: 'none' }, data: { shapes: { numClasses: 3 } } },
   });
   return buildModel(config) as VitModel;
 }
@@ -75,7 +75,7 @@ function randomBatch(n: number, s: number, c: number, seed: number): SharpnessBa
 
 /** The classification task around a prebuilt model (8×8 images with `channels` channels, 3 classes). */
 function taskOf(model: VitModel, channels = 3): ClassifyTask {
-  const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8 }, data: { numClasses: 3 } } });
+  const config = loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 } }, data: { shapes: { numClasses: 3 } } } });
   return new ClassifyTask(config, model, channels);
 }
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const cfg = (model: Record<string, unknown> = {}, optim: Record<string, unknown> = {}) =>
-  loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, ...model }, data: { numClasses: 3 }, optim: { emaDecay: 0.9, ...optim } } });
+  loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, ...model }, data: { shapes: { numClasses: 3 } }, optim: { emaDecay: 0.9, ...optim } } });
 
 async function trained(config: ReturnType<typeof cfg>): Promise<Trainer> {
   const t = new Trainer(config, new ClassifyTask(config));

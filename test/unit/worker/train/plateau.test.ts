@@ -13,7 +13,7 @@ import { Trainer } from '../../../../worker/train/trainer.js';
 import { saveCheckpoint, loadLatestCheckpoint } from '../../../../worker/train/checkpointing.js';
 
 const cfg = (optim: Record<string, unknown>) =>
-  loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8 }, data: { numClasses: 3 }, optim: { lr: 0.4, ...optim } } });
+  loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 } }, data: { shapes: { numClasses: 3 } }, optim: { lr: 0.4, ...optim } } });
 
 test('plateau: the headline (val_top1, higher is better) drives the lr; other schedules ignore evaluations', async () => {
   await initBackend('cpu');

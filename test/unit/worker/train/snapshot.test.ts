@@ -12,7 +12,7 @@ import { digestFromFloats, digestToFloats } from '../../../../worker/train/diges
 import { Rng } from '../../../../worker/rng.js';
 
 const cfg = (model: Record<string, unknown> = {}) =>
-  loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8, ...model }, data: { numClasses: 3 }, optim: { emaDecay: 0.9 } } });
+  loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 }, ...model }, data: { shapes: { numClasses: 3 } }, optim: { emaDecay: 0.9 } } });
 
 const bytes = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 

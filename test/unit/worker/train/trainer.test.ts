@@ -15,8 +15,8 @@ function tinyConfig(extra: Record<string, unknown> = {}) {
   return loadConfig({
     env: {},
     overrides: {
-      model: { variant: 'test/4', imageSize: 8, reparam: 'sigma', norm: 'none', dropout: 0.1, dropPath: 0.1, ...(extra.model as object) },
-      data: { numClasses: 3 },
+      model: { vit: { variant: 'test/4', imageSize: 8, dropPath: 0.1, ...(extra.vit as object) }, reparam: 'sigma', norm: 'none', dropout: 0.1, ...(extra.model as object) },
+      data: { shapes: { numClasses: 3 } },
       train: { globalBatch: 8 },
       optim: { lr: 0.01, clipGradNorm: 1 },
     },
@@ -58,7 +58,7 @@ forEachBackend((backend) => {
 
 test('gradients of a batch split across two replicas, summed, equal the one-replica gradient', async () => {
   await tf.setBackend('cpu');
-  const config = tinyConfig({ model: { dropout: 0, dropPath: 0 } });
+  const config = tinyConfig({ model: { dropout: 0 }, vit: { dropPath: 0 } });
   const batch = fixedBatch(8, 8, 2);
   const half = (lo: number, hi: number) => ({ x: batch.x.slice(lo * 192, hi * 192), y: batch.y.slice(lo, hi), samples: hi - lo, units: hi - lo, skipped: [] });
   const captured: Float32Array[] = [];
@@ -86,7 +86,7 @@ test('gradient accumulation: micro-batches of 3 give the whole batch\'s summed g
   const captured: Float32Array[] = [];
   const capture = { allReduceSum: async (flat: Float32Array) => { captured.push(flat.slice()); } };
   for (const micro of [0, 3]) {
-    const config = loadConfig({ env: {}, overrides: { model: { variant: 'test/4', imageSize: 8 }, data: { numClasses: 3 }, train: { globalBatch: 8, microBatch: micro } } });
+    const config = loadConfig({ env: {}, overrides: { model: { vit: { variant: 'test/4', imageSize: 8 } }, data: { shapes: { numClasses: 3 } }, train: { globalBatch: 8, microBatch: micro } } });
     const t = new Trainer(config, new ClassifyTask(config));
     await t.trainStep(batch, capture);
     t.dispose();
@@ -101,9 +101,9 @@ test('gradient accumulation: micro-batches of 3 give the whole batch\'s summed g
   assert.ok(Math.sqrt(num / den) < 1e-5, `relative difference ${Math.sqrt(num / den)}`);
 });
 
-test('model.patchInitGain scales the patch embedding\'s init alone (ViT-L reference: 0.125)', () => {
+test('model.vit.patchInitGain scales the patch embedding\'s init alone (ViT-L reference: 0.125)', () => {
   const plain = buildModel(tinyConfig());
-  const scaled = buildModel(tinyConfig({ model: { patchInitGain: 0.125 } }));
+  const scaled = buildModel(tinyConfig({ vit: { patchInitGain: 0.125 } }));
   const byName = (m: { params: { name: string; init: Float32Array }[] }) => new Map(m.params.map((p) => [p.name, p.init]));
   const a = byName(plain);
   const b = byName(scaled);
@@ -114,12 +114,12 @@ test('model.patchInitGain scales the patch embedding\'s init alone (ViT-L refere
   // σReparam's u depends on the direction of W only: unchanged by the scale.
   const u = (m: { buffers: { name: string; init: Float32Array }[] }) => m.buffers.find((x) => x.name === 'patch_embed.u')!.init;
   assert.ok(u(scaled).every((x, i) => Math.abs(x - u(plain)[i]) < 1e-6));
-  assert.throws(() => tinyConfig({ model: { patchInitGain: 0 } }), /model\.patchInitGain/);
+  assert.throws(() => tinyConfig({ vit: { patchInitGain: 0 } }), /model\.vit\.patchInitGain/);
 });
 
 test('the step digest chains (previous, step, reduced buffer): equal on replicas fed the same sums, and differs with the data', async () => {
   await tf.setBackend('cpu');
-  const config = tinyConfig({ model: { dropout: 0, dropPath: 0 } });
+  const config = tinyConfig({ model: { dropout: 0 }, vit: { dropPath: 0 } });
   // Two "ranks" whose reduced buffers are the same sum (one sums both halves in its reduce, like the ring).
   const batch = fixedBatch(8, 8, 5);
   const [a, b, c] = [0, 1, 2].map((rank) => new Trainer(config, new ClassifyTask(config), { rank }));
