@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunOutcome } from './analyze.js';
 import { tables } from './robustness.js';
+import { tables as deepTables, type DeepOutcome } from './deepmt.js';
 import { f, tableMarkdown } from './page.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -40,7 +41,9 @@ export function readmeBlocks(root = ROOT): Map<string, string> {
     columns: ['AdamW lr', 'warmup', ...methodsOf.map((m) => m.replace(/ · AdamW$/, ''))],
     rows: keys.map(([lr, wu]) => [f.lr(lr), String(wu), ...methodsOf.map((m) => cell(adamw.find((o) => o.method === m && o.lr === lr && o.warmupSteps === wu)))]),
   });
-  return new Map([['robustness:methods', tableMarkdown(methods)], ['robustness:cells', grid]]);
+  const deep = loadResults('deep-mt', root) as unknown as { width: string; runs: DeepOutcome[] };
+  const [depths] = deepTables(deep.runs, deep.width);
+  return new Map([['robustness:methods', tableMarkdown(methods)], ['robustness:cells', grid], ['deep-mt:depths', tableMarkdown(depths!)]]);
 }
 
 const block = (id: string) => new RegExp(`(<!-- BEGIN ${id} [^\\n]*-->\\n)([\\s\\S]*?)(\\n<!-- END ${id} -->)`);

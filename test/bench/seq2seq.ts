@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     let updates = new Map<string, tf.Tensor>();
     const { value, grads } = tf.engine().gradients(() => {
-      const r = model.forward(new Map(names.map((n, i) => [n, vars[i]])), buffers, { src, tgtIn }, { training: true, temperature: 1, dropout: 0.1, attnDropout: 0, seed: s });
+      const r = model.forward(new Map(names.map((n, i) => [n, vars[i]])), buffers, { src, tgtIn }, { training: true, temperature: 1, dropout: 0.1, attnDropout: 0, seed: s, powerIterations: 1 });
       updates = new Map([...r.bufferUpdates].map(([k, t]) => [k, tf.keep(t)]));
       const logits = (r.outputs['logits'] as tf.Tensor3D).reshape([B * T, V]);
       // Label-smoothed (0.1) cross-entropy summed over target tokens.
@@ -52,8 +52,9 @@ async function main(): Promise<void> {
     // One packed readback, as the training loop does.
     const flat = tf.tidy(() => tf.concat([value.reshape([1]), ...Object.values(grads).map((g) => g.reshape([-1]))]));
     await flat.data();
-    tf.dispose([flat, value, ...Object.values(grads), ...buffers.values()]);
-    buffers = new Map([...buffers.keys()].map((k) => [k, updates.get(k)!]));
+    // σReparam's power step (one per training step, as the trainer asks) returns new u/v for every σ linear.
+    tf.dispose([flat, value, ...Object.values(grads), ...[...buffers].filter(([k]) => updates.has(k)).map(([, t]) => t)]);
+    buffers = new Map([...buffers].map(([k, t]) => [k, updates.get(k) ?? t]));
     const cpu = process.cpuUsage(cpu0);
     if (s >= warmup) {
       times.push((performance.now() - start) / 1000);

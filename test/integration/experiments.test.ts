@@ -140,3 +140,50 @@ test('intervention --quick: τ → 0.1 early and late through sigmatrain run, sw
   assert.ok(low(1) < low(0), `early: ${low(1)} < control ${low(0)}`);
   assert.ok(low(3) < low(2), `late: ${low(3)} < control ${low(2)}`);
 });
+
+interface MtEval { step: number; metrics: Record<string, number> }
+
+test('deep-mt --quick: post-LN, post-LN + σReparam and DeepNorm through sigmatrain run, report numbers from the runs\' logs', { timeout: 360_000 }, async () => {
+  const out = tempDir('exp-deep-mt');
+  const t0 = Date.now();
+  const r = await run('deepmt.js', ['--quick', '--out', out]);
+  assert.equal(r.code, 0, r.out.slice(-3000));
+  console.log(`# deep-mt --quick: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  checkHtml(readFileSync(join(out, 'report.html'), 'utf8'), ['loss', 'entropy'], ['depths', 'runs']);
+  const md = readFileSync(join(out, 'report.md'), 'utf8');
+  const grid = mdTable(md, 'Depth × method');
+  assert.deepEqual(grid.header, ['layers (enc-dec)', 'post-LN', 'post-LN + σReparam', 'DeepNorm']);
+  assert.deepEqual(grid.rows.map((x) => x[0]), ['2L-2L']);
+  const runs = mdTable(md, 'Per run');
+  assert.deepEqual(runs.rows.map((x) => x[0]), ['postln-2L', 'postln-sigma-2L', 'deepnorm-2L']);
+  const col = (name: string) => runs.header.indexOf(name);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { runs: { name: string; status: string; testBleu: number; depth: number }[] };
+  for (const [i, row] of runs.rows.entries()) {
+    const dir = join(out, 'runs', row[0]);
+    const steps = jsonl<Step>(join(dir, 'steps.jsonl'));
+    const evals = jsonl<MtEval>(join(dir, 'evals.jsonl'));
+    assert.equal(row[col('steps')], `${steps.length}/6`);
+    assert.equal(steps[0].step, 0);
+    const initial = steps[0].loss as number;
+    assert.equal(row[col('initial loss')], initial.toFixed(3), `${row[0]} initial loss from steps.jsonl`);
+    const final = mean(steps.filter((s) => s.step >= 2).map((s) => s.loss as number)); // after the 2 warmup steps
+    assert.equal(row[col('final loss')], final.toFixed(3), `${row[0]} final loss from steps.jsonl`);
+    const status = final > initial ? 'diverged' : final < 0.5 * initial ? 'trained' : 'stalled';
+    assert.ok(row[col('status')].startsWith(status), `${row[0]}: ${row[col('status')]} vs ${status}`);
+    const bleu = evals.filter((e) => Number.isFinite(e.metrics.bleu)).at(-1)!.metrics.bleu;
+    assert.equal(row[col('test BLEU')], bleu.toFixed(2), `${row[0]} test BLEU from evals.jsonl`);
+    assert.equal(row[col('min entropy (nats)')], minEntropy(steps).toFixed(3), `${row[0]} min entropy from steps.jsonl`);
+    // Entropy per site: encoder self, decoder causal and cross attention, 2 layers each.
+    assert.deepEqual([...new Set(steps[0].entropy.map((e) => (e as { attn?: string }).attn))], ['self', 'causal', 'cross']);
+    assert.equal(steps[0].entropy.length, 6);
+    const json = results.runs.find((x) => x.name === row[0])!;
+    assert.equal(json.status, status);
+    assert.equal(json.testBleu, bleu);
+    assert.equal(json.depth, 2);
+    // The grid's cell shows the same final loss and BLEU.
+    assert.ok(grid.rows[0][1 + i].includes(`loss ${final.toFixed(3)}`) || json.status === 'diverged', grid.rows[0][1 + i]);
+  }
+  // The three arms are different models: post-LN and DeepNorm have no σReparam γ, post-LN + σReparam has them.
+  const params = (name: string) => Number(/"params":(\d+)/.exec(readFileSync(join(out, 'runs', `${name}.log`), 'utf8'))![1]);
+  assert.ok(params('postln-sigma-2L') > params('postln-2L'), 'σReparam adds a γ per linear');
+});

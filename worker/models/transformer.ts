@@ -21,8 +21,10 @@ export const WIDTHS: Readonly<Record<string, Width>> = {
   test: { dim: 16, heads: 2, ffn: 32, layers: 1 },
   /** Fast tests and the deep-MT experiment at small scale. */
   tiny: { dim: 32, heads: 2, ffn: 64, layers: 2 },
-  /** The runnable demo. */
+  /** The runnable demo (configs/wmt-demo.yaml, lm-demo.yaml). */
   demo: { dim: 128, heads: 4, ffn: 256, layers: 3 },
+  /** A fast demo (npm test's translation run): half the demo's width, a quarter of its matmul work per token. */
+  small: { dim: 64, heads: 4, ffn: 256, layers: 2 },
   /** Transformer base (Vaswani et al. 2017); also the width of the paper's deep MT models (d512, FFN 2048, 8 heads). */
   base: { dim: 512, heads: 8, ffn: 2048, layers: 6 },
   /** Transformer big. */

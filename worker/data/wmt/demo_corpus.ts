@@ -185,18 +185,18 @@ export function renderPair(s: DemoSentence): { en: string; de: string } {
   return { en, de };
 }
 
-/** Numbers spread over magnitudes: a third below 100, a third below 1000, a third up to MAX_NUMBER. */
-function drawNumber(rng: Rng): number {
+/** Numbers spread over magnitudes: a third below 100, a third below 1000, a third from 1000 up to `max`. */
+function drawNumber(rng: Rng, max: number): number {
   const r = rng.float();
   if (r < 1 / 3) return rng.int(100);
   if (r < 2 / 3) return 100 + rng.int(900);
-  return 1000 + rng.int(MAX_NUMBER - 999);
+  return 1000 + rng.int(max - 999);
 }
 
-function drawSentence(rng: Rng): DemoSentence {
-  if (rng.float() < 0.25) return { kind: 'number', n: drawNumber(rng) };
-  let n = drawNumber(rng);
-  while (n > 1 && n % 100 === 1) n = drawNumber(rng); // see the header: no count ending in …01 before a noun
+function drawSentence(rng: Rng, max: number): DemoSentence {
+  if (rng.float() < 0.25) return { kind: 'number', n: drawNumber(rng, max) };
+  let n = drawNumber(rng, max);
+  while (n > 1 && n % 100 === 1) n = drawNumber(rng, max); // see the header: no count ending in …01 before a noun
   return {
     kind: 'carrier',
     n,
@@ -215,6 +215,11 @@ export interface DemoCorpusOptions {
   train: number;
   dev: number;
   test: number;
+  /**
+   * Largest number drawn (1000..MAX_NUMBER; default MAX_NUMBER). A smaller one gives shorter German compounds and a
+   * faster demo (9999: at most "neuntausendneunhundertneunundneunzig"); the same seed draws the same sentence kinds.
+   */
+  maxNumber?: number;
 }
 
 export const DEFAULT_DEMO_SIZES = { train: 20_000, dev: 500, test: 500 } as const;
@@ -236,6 +241,10 @@ export function generateDemoCorpus(opts: DemoCorpusOptions): DemoCorpus {
   if (!Number.isSafeInteger(opts.seed)) {
     throw new SigmaError('SGT_DATA_INVALID', `demo corpus: seed=${opts.seed} must be an integer`);
   }
+  const maxNumber = opts.maxNumber ?? MAX_NUMBER;
+  if (!Number.isSafeInteger(maxNumber) || maxNumber < 1000 || maxNumber > MAX_NUMBER) {
+    throw new SigmaError('SGT_DATA_INVALID', `demo corpus: maxNumber=${maxNumber} must be an integer from 1000 to ${MAX_NUMBER}`);
+  }
   const seen = new Set<string>();
   const draw = (count: number, stream: number): DemoPair[] => {
     const rng = new Rng(deriveSeed(opts.seed, stream, 0xde30));
@@ -245,7 +254,7 @@ export function generateDemoCorpus(opts: DemoCorpusOptions): DemoCorpus {
       if (++attempts > 20 * count + 1000) {
         throw new SigmaError('SGT_DATA_INVALID', `demo corpus: cannot draw ${count} distinct sentences; ask for fewer`);
       }
-      const pair = renderPair(drawSentence(rng));
+      const pair = renderPair(drawSentence(rng, maxNumber));
       if (seen.has(pair.en)) continue;
       seen.add(pair.en);
       out.push(pair);

@@ -164,6 +164,19 @@ describe('corpus', () => {
   it('rejects a non-positive size naming the key', () => {
     assert.throws(() => generateDemoCorpus({ ...opts, dev: 0 }), /dev=0/);
   });
+  it('maxNumber bounds every number (read back from the German words) and keeps the sentence kinds; out of range is an error', () => {
+    const numbersOf = (de: string): number[] => de.replace(/\.$/, '').split(' ').filter((w) => w !== 'ein' && /^[a-zäöüß]+$/.test(w) && /(null|eins?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zig|ßig|hundert|tausend)$/.test(w))
+      .map(parseGerman).filter((n) => !Number.isNaN(n));
+    const small = generateDemoCorpus({ ...opts, maxNumber: 9999 });
+    const full = generateDemoCorpus(opts);
+    const maxOf = (c: typeof full) => Math.max(...c.train.flatMap((p) => numbersOf(p.de)));
+    assert.ok(maxOf(small) <= 9999 && maxOf(small) > 9000, `largest ${maxOf(small)}`);
+    assert.ok(maxOf(full) > 100_000, `largest ${maxOf(full)}`);
+    // The same draws decide the kind of sentence: "The number is …" where the full corpus has one.
+    assert.deepEqual(small.test.slice(0, 50).map((p) => p.en.startsWith('The number')), full.test.slice(0, 50).map((p) => p.en.startsWith('The number')));
+    assert.throws(() => generateDemoCorpus({ ...opts, maxNumber: 999 }), /maxNumber=999 must be an integer from 1000 to 999999/);
+    assert.throws(() => generateDemoCorpus({ ...opts, maxNumber: 1_000_000 }), /maxNumber=1000000/);
+  });
   it('a count never ends in …01 before a noun (no settled German form)', () => {
     for (const p of generateDemoCorpus(opts).train) {
       if (p.en.startsWith('The number')) continue;
