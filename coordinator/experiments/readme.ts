@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunOutcome } from './analyze.js';
 import { tables } from './robustness.js';
+import { table as interventionTables, type Around } from './intervention.js';
 import { f, tableMarkdown } from './page.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -15,6 +16,15 @@ export interface Results {
   runs: RunOutcome[];
 }
 
+/** results.json of `npm run experiment:intervention`: the rows around each switch and the per-run summaries. */
+export interface InterventionResults extends Results {
+  /** τ, the switch steps, the config (intervention.ts Setup). */
+  setup: Record<string, unknown>;
+  around: Around[];
+}
+
+export function loadResults(name: 'intervention', root?: string): InterventionResults;
+export function loadResults(name: string, root?: string): Results;
 export function loadResults(name: string, root = ROOT): Results {
   return JSON.parse(readFileSync(join(root, 'configs', 'experiments', 'results', `${name}.json`), 'utf8')) as Results;
 }
@@ -40,7 +50,13 @@ export function readmeBlocks(root = ROOT): Map<string, string> {
     columns: ['AdamW lr', 'warmup', ...methodsOf.map((m) => m.replace(/ · AdamW$/, ''))],
     rows: keys.map(([lr, wu]) => [f.lr(lr), String(wu), ...methodsOf.map((m) => cell(adamw.find((o) => o.method === m && o.lr === lr && o.warmupSteps === wu)))]),
   });
-  return new Map([['robustness:methods', tableMarkdown(methods)], ['robustness:cells', grid]]);
+  const iv = loadResults('intervention', root);
+  const [aroundSwitch] = interventionTables(iv.around, iv.runs);
+  return new Map([
+    ['robustness:methods', tableMarkdown(methods)],
+    ['robustness:cells', grid],
+    ['intervention:around', tableMarkdown(aroundSwitch)],
+  ]);
 }
 
 const block = (id: string) => new RegExp(`(<!-- BEGIN ${id} [^\\n]*-->\\n)([\\s\\S]*?)(\\n<!-- END ${id} -->)`);
