@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import xterm from '@xterm/headless';
+import pino from 'pino';
 import { Terminal } from '../../../coordinator/terminal.js';
+import { Progress } from '../../../coordinator/progress.js';
 
 const COLS = 160;
 
@@ -50,6 +52,7 @@ test('log lines print one per record above the bar, and the last frame of the ba
   t.progress(1, 10, fields('2.3000'));
   await refresh();
   t.line(record('checkpoint written', { step: 5, path: '/tmp/x/ckpt-5', bytes: 123456, nested: { a: 1, b: [1, 2] } }));
+  t.line(JSON.stringify({ level: 40, time: 1_700_000_000_000, role: 'worker', workerId: 'local-0', generation: 1, err: 'SGT_COMM: ring closed during receive', msg: 'generation failed' }));
   await refresh();
   t.progress(10, 10, fields('0.5000'));
   await refresh();
@@ -67,8 +70,10 @@ test('log lines print one per record above the bar, and the last frame of the ba
   assert.match(lines[bar], /loss 0\.5000 .* workers 2$/);
   assert.equal(lines[bar + 1], 'summary: 10 steps', 'the summary follows the bar');
   const logs = lines.slice(0, bar);
-  assert.deepEqual(logs.map((l) => /(job planned|checkpoint written|epoch 1: val_top1 0\.912|worker leaving)/.exec(l)?.[1]),
-    ['job planned', 'checkpoint written', 'epoch 1: val_top1 0.912', 'worker leaving'], `one line per record, in order:\n${lines.join('\n')}`);
+  assert.deepEqual(logs.map((l) => /(job planned|checkpoint written|generation failed|epoch 1: val_top1 0\.912|worker leaving)/.exec(l)?.[1]),
+    ['job planned', 'checkpoint written', 'generation failed', 'epoch 1: val_top1 0.912', 'worker leaving'], `one line per record, in order:\n${lines.join('\n')}`);
+  // A warning keeps its fields, err included, on its own line.
+  assert.match(logs[2], /WARN: local-0: generation failed \{.*"err":"SGT_COMM: ring closed during receive"/);
   assert.ok(!logs.some((l) => /nested|path:|\{$/.test(l)), `no multi-line objects at info:\n${lines.join('\n')}`);
 });
 
@@ -83,4 +88,20 @@ test('a log line between steps leaves the bar drawn below it (no gap until the n
   t.stop();
   assert.match(lines.at(-1) ?? '', /^step 3\/10 \|/, `the bar is the last line:\n${lines.join('\n')}`);
   assert.match(lines.at(-2) ?? '', /re-forming: worker lost/);
+});
+
+test('the final evaluation, which arrives after the last step, shows on the bar\'s last frame', async () => {
+  const out = fakeTty();
+  const t = new Terminal(out);
+  const progress = new Progress(pino({ level: 'silent' }), 25, t, 'val_top1');
+  const point = { step: 10, total: 10, epoch: 0, loss: 0.5, metrics: { accuracy: 0.9 }, samplesPerSecond: 12, minEntropy: 1.2, entropyPerLayer: [1.2], worldSize: 2, generation: 1 };
+  progress.evaluated({ val_top1: 0.5 });
+  progress.update(point);
+  await refresh();
+  progress.evaluated({ val_top1: 0.978, val_top5: 1 });
+  t.line(record('epoch 1: val_top1=0.978'));
+  await refresh();
+  progress.stop();
+  const lines = await screen(out.bytes);
+  assert.match(lines.at(-1) ?? '', /^step 10\/10 \|.* val_top1 0\.978 /, `the bar's last frame:\n${lines.join('\n')}`);
 });
