@@ -18,8 +18,12 @@ export interface ProgressPoint {
   generation: number;
 }
 
+const metricsText = (p: ProgressPoint): string => Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ');
+
 export class Progress {
   private headlineValue = NaN;
+  /** The point the bar shows, redrawn when an evaluation arrives between steps (the final one comes after the last). */
+  private last: ProgressPoint | undefined;
 
   /**
    * @param terminal the bar's host on a terminal (it also prints the log lines above the bar); without one,
@@ -35,19 +39,18 @@ export class Progress {
 
   /** The latest evaluation: the bar shows its headline metric from now on. */
   evaluated(metrics: Record<string, number>): void {
-    if (this.headline in metrics) this.headlineValue = metrics[this.headline];
+    if (!(this.headline in metrics)) return;
+    this.headlineValue = metrics[this.headline];
+    if (this.terminal && this.last) this.draw(this.terminal, this.last);
   }
 
   update(p: ProgressPoint): void {
-    const metrics = Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ');
+    this.last = p;
     if (this.terminal) {
-      const headline = Number.isFinite(this.headlineValue) ? this.headlineValue.toFixed(3) : '—';
-      this.terminal.progress(p.step, p.total, {
-        epoch: p.epoch + 1, loss: p.loss.toFixed(4), metrics: `${metrics} ${this.headline} ${headline}`.trim(),
-        sps: p.samplesPerSecond.toFixed(1), ent: p.minEntropy.toFixed(3), world: p.worldSize,
-      });
+      this.draw(this.terminal, p);
       return;
     }
+    const metrics = metricsText(p);
     if (p.step % this.logEvery === 0 || p.step === p.total) {
       this.log.info(
         { step: p.step, epoch: p.epoch + 1, loss: +p.loss.toFixed(4), metrics: p.metrics, samplesPerSecond: +p.samplesPerSecond.toFixed(1), entropy: p.entropyPerLayer.map((e) => +e.toFixed(3)), worldSize: p.worldSize, generation: p.generation },
@@ -55,6 +58,15 @@ export class Progress {
           `entropy/layer [${p.entropyPerLayer.map((e) => e.toFixed(2)).join(' ')}] ${p.samplesPerSecond.toFixed(1)} samples/s (${p.worldSize} workers)`,
       );
     }
+  }
+
+  private draw(terminal: Terminal, p: ProgressPoint): void {
+    const metrics = metricsText(p);
+    const headline = Number.isFinite(this.headlineValue) ? this.headlineValue.toFixed(3) : '—';
+    terminal.progress(p.step, p.total, {
+      epoch: p.epoch + 1, loss: p.loss.toFixed(4), metrics: `${metrics} ${this.headline} ${headline}`.trim(),
+      sps: p.samplesPerSecond.toFixed(1), ent: p.minEntropy.toFixed(3), world: p.worldSize,
+    });
   }
 
   /** Something a person should see: a log line (above the bar on a terminal). */

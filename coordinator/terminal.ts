@@ -14,6 +14,10 @@ export class Terminal {
       {
         format: 'step {value}/{total} |{bar}| ep {epoch} loss {loss} {metrics} {sps} samples/s min-entropy {ent} nats workers {world}',
         stream: out, hideCursor: true, barsize: 24, clearOnComplete: false, stopOnComplete: false,
+        // Log lines are printed over the bar's line and the bar is drawn again below them; cli-progress skips a
+        // redraw whose text did not change, which left the bar erased after a log line until the next step, and
+        // erased for good when the last log lines came after the last step. Redraw on every refresh.
+        forceRedraw: true,
         gracefulExit: false, // SIGINT/SIGTERM stop the job in order (the coordinator's handlers), not the process
       },
       cliProgress.Presets.shades_classic,

@@ -17,6 +17,8 @@ export interface LogOptions {
 const ONE_LINE = {
   colorize: true, singleLine: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname,role,workerId',
   messageFormat: '{if workerId}{workerId}: {end}{msg}',
+  // pino-pretty prints err/error on lines of their own even with singleLine; inline them like any field.
+  errorLikeObjectKeys: [] as string[],
 };
 
 /**

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { RunOutcome } from './analyze.js';
 import { tables } from './robustness.js';
 import { tables as deepTables, type DeepOutcome } from './deepmt.js';
+import { table as interventionTables, type Around } from './intervention.js';
 import { f, tableMarkdown } from './page.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,6 +17,15 @@ export interface Results {
   runs: RunOutcome[];
 }
 
+/** results.json of `npm run experiment:intervention`: the rows around each switch and the per-run summaries. */
+export interface InterventionResults extends Results {
+  /** τ, the switch steps, the config (intervention.ts Setup). */
+  setup: Record<string, unknown>;
+  around: Around[];
+}
+
+export function loadResults(name: 'intervention', root?: string): InterventionResults;
+export function loadResults(name: string, root?: string): Results;
 export function loadResults(name: string, root = ROOT): Results {
   return JSON.parse(readFileSync(join(root, 'configs', 'experiments', 'results', `${name}.json`), 'utf8')) as Results;
 }
@@ -43,7 +53,14 @@ export function readmeBlocks(root = ROOT): Map<string, string> {
   });
   const deep = loadResults('deep-mt', root) as unknown as { width: string; runs: DeepOutcome[] };
   const [depths] = deepTables(deep.runs, deep.width);
-  return new Map([['robustness:methods', tableMarkdown(methods)], ['robustness:cells', grid], ['deep-mt:depths', tableMarkdown(depths!)]]);
+  const iv = loadResults('intervention', root);
+  const [aroundSwitch] = interventionTables(iv.around, iv.runs);
+  return new Map([
+    ['robustness:methods', tableMarkdown(methods)],
+    ['robustness:cells', grid],
+    ['intervention:around', tableMarkdown(aroundSwitch)],
+    ['deep-mt:depths', tableMarkdown(depths!)],
+  ]);
 }
 
 const block = (id: string) => new RegExp(`(<!-- BEGIN ${id} [^\\n]*-->\\n)([\\s\\S]*?)(\\n<!-- END ${id} -->)`);
