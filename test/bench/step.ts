@@ -2,13 +2,20 @@
 // MLP 768, 10 classes, batch 32, AdamW, one thread): σReparam without LN and plain linear with pre-LN, per backend.
 // Usage: npm run bench:step [-- --backends wasm,cpu --steps 10 --warmup 2 --stock Identity,BatchMatMul --family vit
 //        --fused on|off|both]
-// --fused both: also time every model with the fused ops (worker/kernels/fused) off, alternating step by step.
+// --fused off (default, what training runs use) | on | both: time every model with the fused ops
+// (worker/kernels/fused) on, off, or both, alternating step by step.
 // --stock K,...: on wasm, also time each model with those patched kernels swapped back to tfjs's stock ones (same run),
 // and report patched ÷ stock.
+// msPerStep is wall-clock; cpuMsPerStep is the process's CPU time per step (user + system), which a loaded shared
+// machine inflates far less than wall-clock: compare runs by it when the load average exceeds the core count.
+// Before/after (issue 10): run this on two checkouts at the same time and compare their `summary` blocks, e.g.
+//   git worktree add /tmp/base <ref> && (cd /tmp/base && npm ci && npm run build)
+//   node /tmp/base/dist/test/bench/step.js --backends wasm & npm run bench:step -- --backends wasm; wait
 // Every result also carries `kernels`: the kernels the engine dispatched in one whole training step (forward,
 // backward, power step, optimizer) and in one Transformer layer's power step + forward + backward, by kernel name.
 import * as tf from '@tensorflow/tfjs';
-import { cpus } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { ClassifyTask } from '../../worker/tasks/classify.js';
@@ -106,6 +113,17 @@ async function withStockKernels<T>(names: string[], fn: () => Promise<T>): Promi
   }
 }
 
+/** The checkout's commit (and "+dirty" with uncommitted changes), so that a before/after pair names both sides. */
+function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return null; // not a git checkout (an installed package)
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -118,11 +136,12 @@ async function main(): Promise<void> {
   const familyName = arg('family', 'vit');
   const family = FAMILIES[familyName];
   if (family === undefined) throw new Error(`--family ${familyName}: unknown (one of ${Object.keys(FAMILIES).join(', ')})`);
-  const fusedArg = arg('fused', 'on');
+  // Default off: what a training run uses (nothing turns the fused ops on outside tests and this bench).
+  const fusedArg = arg('fused', 'off');
   const fusedSets = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[fusedArg];
   if (fusedSets === undefined) throw new Error(`--fused ${fusedArg}: use on, off or both`);
   const results: Array<{
-    backend: string; model: string; kernels: string; fused: boolean; msPerStep: number; samplesPerSecond: number; steps: number;
+    backend: string; model: string; kernels: string; fused: boolean; msPerStep: number; cpuMsPerStep: number; samplesPerSecond: number; steps: number;
     warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount;
   }> = [];
   for (const backend of backends) {
@@ -139,7 +158,7 @@ async function main(): Promise<void> {
         overrides: { backend, ...family.overrides(v), train: { globalBatch: BATCH }, optim: { name: 'adamw', lr: 1e-3 } },
       });
       const task = new ClassifyTask(config);
-      return { name, kernels, fusedOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[] };
+      return { name, kernels, fusedOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[], cpu: [] as number[] };
     })));
     const rng = new Rng(1);
     const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal32()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
@@ -154,9 +173,15 @@ async function main(): Promise<void> {
     for (let s = 0; s < warmup + steps; s++) {
       for (const r of runs) {
         await inSetting(r, async () => {
+          const c0 = process.cpuUsage();
           const t0 = performance.now();
           await r.trainer.trainStep(batch, new LocalCollective());
-          if (s >= warmup) r.times.push(performance.now() - t0);
+          const t1 = performance.now();
+          const c = process.cpuUsage(c0);
+          if (s >= warmup) {
+            r.times.push(t1 - t0);
+            r.cpu.push((c.user + c.system) / 1000);
+          }
         });
       }
     }
@@ -169,7 +194,7 @@ async function main(): Promise<void> {
       }));
       const kernelsPerLayer = await inSetting(r, () => countKernels(family.layer(r.model, r.trainer.state)));
       results.push({
-        backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, msPerStep: +ms.toFixed(1),
+        backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, msPerStep: +ms.toFixed(1), cpuMsPerStep: +median(r.cpu).toFixed(1),
         samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: r.trainer.state.totalSize,
         kernelsPerStep, kernelsPerLayer,
       });
@@ -179,15 +204,30 @@ async function main(): Promise<void> {
   const out = {
     bench: 'step',
     family: familyName,
+    commit: gitCommit(),
+    loadAverage: loadavg().map((l) => +l.toFixed(2)),
+    cores: cpus().length,
     config: { image: [SIZE, SIZE, 3], patch: 4, dim: 192, depth: 6, heads: 3, mlp: 768, classes: 10, batch: BATCH, optimizer: 'adamw', threads: 1 },
     node: process.version,
     cpu: cpus()[0]?.model,
+    // One line per configuration: what a before/after note quotes.
+    summary: results.map((r) => ({
+      model: r.model, backend: r.backend, fused: r.fused, kernels: r.kernels, msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep,
+      samplesPerSecond: r.samplesPerSecond, kernelsPerStep: r.kernelsPerStep.total, kernelsPerLayer: r.kernelsPerLayer.total,
+    })),
     results,
     ratios: Object.fromEntries(
       backends.map((b) => {
         const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
         const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
         return [b, s && p ? +(s.msPerStep / p.msPerStep).toFixed(3) : null];
+      }),
+    ),
+    cpuRatios: Object.fromEntries(
+      backends.map((b) => {
+        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
+        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
+        return [b, s && p ? +(s.cpuMsPerStep / p.cpuMsPerStep).toFixed(3) : null];
       }),
     ),
     patchedOverStock: Object.fromEntries(
@@ -203,7 +243,7 @@ async function main(): Promise<void> {
       }),
     ),
     kernelCounts: Object.fromEntries(results.map((r) => [`${r.backend}/${r.model}/${r.kernels}/${r.fused ? 'fused' : 'unfused'}`, { step: r.kernelsPerStep.total, layer: r.kernelsPerLayer.total }])),
-    note: 'kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run (fused ops as the first --fused setting); fusedOverUnfused: ms/step with the fused ops ÷ without, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
+    note: 'cpuRatios: the same ratio of CPU time per step; kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run (fused ops as the first --fused setting); fusedOverUnfused: ms/step with the fused ops ÷ without, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
   };
   console.log(JSON.stringify(out, null, 2));
 }

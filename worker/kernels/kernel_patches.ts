@@ -6,6 +6,7 @@ import { makeBatchMatMulWasm } from './batch_matmul_wasm.js';
 import { makeCpuBridge } from './cpu_bridge.js';
 import { makeIdentityWasm } from './identity_wasm.js';
 import { makeLogSoftmaxKernel } from './log_softmax.js';
+import { makeSliceWasm, makeSplitVWasm } from './slice_wasm.js';
 import { makeStridedSliceKernel } from './strided_slice.js';
 import { makeUnsortedSegmentSumWasm } from './unsorted_segment_sum_wasm.js';
 
@@ -40,6 +41,14 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = Object.freeze([
   },
   { kernelName: tf.Einsum, backends: ['wasm'], how: 'cpu-bridge', why: 'missing' },
   {
+    kernelName: tf.Slice, backends: ['wasm'], how: 'replace',
+    why: 'stock kernel copies the whole input out of the heap (readSync) for every slice',
+  },
+  {
+    kernelName: tf.SplitV, backends: ['wasm'], how: 'replace',
+    why: 'stock kernel is one stock Slice per output: the whole input copied per output (1.1 GB per bench step)',
+  },
+  {
     kernelName: tf.StridedSlice, backends: ['cpu', 'wasm'], how: 'replace',
     why: 'stock kernels are wrong when an axis is shrunk with strides (x[1, ::2] read the wrong elements)',
   },
@@ -57,6 +66,10 @@ function build(patch: KernelPatch, backendName: string, stock: tf.KernelConfig |
     case tf.Identity:
       if (stock === undefined) throw new Error('stock wasm Identity is not registered');
       return makeIdentityWasm(stock.kernelFunc);
+    case tf.Slice:
+    case tf.SplitV:
+      if (stock === undefined) throw new Error(`stock wasm ${patch.kernelName} is not registered`);
+      return (patch.kernelName === tf.Slice ? makeSliceWasm : makeSplitVWasm)(stock.kernelFunc);
     case tf.UnsortedSegmentSum:
       return makeUnsortedSegmentSumWasm(makeCpuBridge(patch.kernelName));
     case tf.LogSoftmax:

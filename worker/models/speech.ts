@@ -4,12 +4,13 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { SigmaError } from '../../shared/errors.js';
-import { declareLinear, applyLinear, powerStep, type LinearRef, type ReparamMode } from '../nn/linear.js';
+import { declareLinear, applyLinear, type LinearRef, type ReparamMode } from '../nn/linear.js';
 import {
   declareBlock, applyBlock, declareLayerNorm, applyLayerNorm, type BlockRef, type NormMode, type NormRef,
 } from '../nn/layers.js';
 import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } from '../nn/params.js';
 import { Rng, mixSeed } from '../rng.js';
+import { powerUpdates } from './power.js';
 import type { AttentionSite, ForwardResult, Model, ModelForwardOptions, QkSource } from './model.js';
 
 export interface SpeechVariant {
@@ -95,10 +96,6 @@ export interface SpeechModel extends Model {
   /** ⌈frames / stride⌉: the CTC input length of an utterance of `frames` frames. */
   outputLength(frames: number): number;
 }
-
-/** Identity forward, zero gradient (torch's detach): σReparam's power step must not be differentiated. */
-const detach = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as
-  unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
 /** Sinusoid of positions [B, T] (any real values) → [B, T, dim]: even channels sin(p·ω_i), odd cos(p·ω_i). */
 function sinusoid(pos: tf.Tensor2D, dim: number, freqScale: number): tf.Tensor3D {
@@ -196,20 +193,8 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
     if (!lengths || lengths.rank !== 1 || lengths.shape[0] !== B) {
       throw new Error(`speech: inputs.lengths must be [${B}], got ${lengths ? `[${lengths.shape}]` : 'nothing'}`);
     }
-    const bufferUpdates = new Map<string, tf.Tensor>();
-    let bufs = buffers;
-    const iters = f.powerIterations ?? 0;
-    if (iters > 0) {
-      for (const l of linears) {
-        if (l.reparam === 'none') continue;
-        const { u, v: vv } = powerStep(detach(get(params, l.weight)) as tf.Tensor2D, get(buffers, l.u!) as tf.Tensor1D, iters);
-        bufferUpdates.set(l.u!, u);
-        bufferUpdates.set(l.v!, vv);
-      }
-      const merged = new Map(buffers);
-      for (const [k, t] of bufferUpdates) merged.set(k, t);
-      bufs = merged;
-    }
+    // σReparam's power step, off the gradient tape (models/power.ts).
+    const { buffers: bufs, updates: bufferUpdates } = powerUpdates(linears, params, buffers, f.powerIterations ?? 0);
     const Tp = Math.ceil(T / s);
     const len = tf.cast(lengths, 'int32') as tf.Tensor1D;
     const outLengths = tf.floorDiv(tf.add(len, s - 1), s) as tf.Tensor1D; // ⌈len / s⌉

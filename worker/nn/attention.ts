@@ -100,9 +100,8 @@ export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: Te
   let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
   if (ref.joint && !inp.context) {
     const qkv = applyLinear(ref.joint, params, buffers, x).reshape([B * Tq, 3 * ref.dim]); // [B·T, 3·dim]
-    q = tf.slice(qkv, [0, 0], [-1, ref.dim]);
-    k = tf.slice(qkv, [0, ref.dim], [-1, ref.dim]);
-    v = tf.slice(qkv, [0, 2 * ref.dim], [-1, ref.dim]);
+    // One split, not three slices: its gradient is one concat instead of three zero-padded copies and two adds.
+    [q, k, v] = tf.split(qkv, 3, 1);
   } else {
     if (!ref.q || !ref.k || !ref.v) throw new Error(`attention ${ref.name}: cross attention needs separate q/k/v projections`);
     q = applyLinear(ref.q, params, buffers, x);

@@ -139,9 +139,11 @@ function dropPath(x: tf.Tensor3D, p: number, seed: number, training: boolean): t
 
 export function applyBlock(ref: BlockRef, params: TensorMap, buffers: TensorMap, x: tf.Tensor3D, o: BlockRunOptions): BlockOutput {
   const attnIn = (ref.norm === 'pre' ? applyLayerNorm(ref.ln1!, params, x) : x) as tf.Tensor3D;
+  // max_t ‖x_t‖ as √(max_t Σ x²): tf.norm's |x|^2 is an Abs and a Pow (powf per element, slow on wasm) per layer.
+  const sqNorm = (t: tf.Tensor): tf.Tensor => tf.sqrt(tf.max(tf.sum(tf.square(t), -1)));
   const maxTokenNorm = (fused.fusedOpsEnabled()
-    ? fused.untaped((t) => tf.sqrt(tf.max(tf.sum(tf.square(t), -1))), attnIn) // a diagnostic: off the tape
-    : tf.max(tf.norm(attnIn, 'euclidean', -1))) as tf.Scalar;
+    ? fused.untaped(sqNorm, attnIn) // a diagnostic: off the tape
+    : sqNorm(attnIn)) as tf.Scalar;
   const a = applyAttention(ref.attn, params, buffers, {
     x: attnIn,
     keyMask: o.keyMask,
