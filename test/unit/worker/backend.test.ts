@@ -421,34 +421,45 @@ describe('kernel contracts (KERNEL_PATCHES)', () => {
       assert.equal(tf.memory().numDataBuffers, buffers);
     });
 
-  test('wasm: SplitV reads each element once (issue 10: the stock kernel copied the whole input per output)',
-    async () => {
-      await use('wasm');
-      scoped(() => {
-        // 4M floats into 100 parts: the stock kernel copies all 16 MB per part (1.6 GB: 17 s for 50 parts on the
-        // loaded build machine); ours copies 16 MB in all (0.1 s there).
-        const x = tf.fill([4_000_000], 1.5);
-        const t0 = performance.now();
-        const parts = tf.split(x, 100);
-        const ms = performance.now() - t0;
-        assert.equal(parts.length, 100);
-        assert.deepEqual([...parts[99].dataSync().subarray(0, 3)], [1.5, 1.5, 1.5]);
-        assert.ok(ms < 1500, `took ${ms.toFixed(0)} ms`);
-      });
+  test('wasm: SplitV of 4M floats into 100 parts (the size where the stock kernel copied 1.6 GB) is exact', async (t) => {
+    await use('wasm');
+    scoped(() => {
+      // Time is reported, not asserted (tests carry no timing bounds): bench:step's cpuMsPerStep shows the cost.
+      const x = tf.range(0, 4_000_000, 1, 'float32');
+      const t0 = performance.now();
+      const parts = tf.split(x, 100);
+      t.diagnostic(`split took ${(performance.now() - t0).toFixed(0)} ms`);
+      assert.equal(parts.length, 100);
+      for (const i of [0, 57, 99]) {
+        const v = parts[i].dataSync();
+        assert.equal(v.length, 40_000);
+        assert.deepEqual([v[0], v[39_999]], [i * 40_000, i * 40_000 + 39_999]);
+      }
     });
+  });
 
-  test('wasm: gather gradient (UnsortedSegmentSum) is a direct scatter-add: vocab 8000, 4096 rows in < 1 s',
-    async () => {
+  test('wasm: gather gradient (UnsortedSegmentSum) is a direct scatter-add: vocab 8000, 4096 rows, equal to 2·t·count',
+    async (t) => {
       await use('wasm');
       scoped(() => {
-        const table = tf.tensor(randn(8000 * 32, 13, 0.1), [8000, 32]);
+        const values = randn(8000 * 32, 13, 0.1);
+        const table = tf.tensor(values, [8000, 32]);
         const r = rng(14);
-        const ids = tf.tensor1d(Array.from({ length: 4096 }, () => Math.floor(r() * 8000)), 'int32');
+        const idList = Array.from({ length: 4096 }, () => Math.floor(r() * 8000));
+        const ids = tf.tensor1d(idList, 'int32');
         const t0 = performance.now();
-        const [g] = gradient(([t]) => tf.sum(tf.square(tf.gather(t, ids))), [table]);
-        g.dataSync();
-        const ms = performance.now() - t0;
-        assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+        const [g] = gradient(([x]) => tf.sum(tf.square(tf.gather(x, ids))), [table]);
+        const got = g.dataSync();
+        t.diagnostic(`gradient took ${(performance.now() - t0).toFixed(0)} ms`);
+        // d/dt Σ gather(t)² = 2·t·(times the row was gathered): closed form, independent of the kernel.
+        const count = new Float64Array(8000);
+        for (const id of idList) count[id]++;
+        let worst = 0;
+        for (let i = 0; i < values.length; i++) {
+          const want = 2 * values[i] * count[Math.floor(i / 32)];
+          worst = Math.max(worst, Math.abs(got[i] - want) / (1e-6 + Math.abs(want)));
+        }
+        assert.ok(worst < 1e-5, `worst relative error ${worst}`);
       });
     });
 });
