@@ -48,6 +48,7 @@ export interface Config {
       eval: string[];
       cacheDir: string;
       indexThreads: number;
+      featureThreads: number;
       features: { kind: 'kaldi-fbank' | 'logmel'; bins: number };
       specAugment: { enabled: boolean; freqMasks: number; freqWidth: number; timeMasks: number; timeWidth: number; maxTimeFraction: number };
       beamWidth: number;
@@ -266,6 +267,7 @@ export const schema = {
       eval: { doc: 'librispeech: evaluation subsets, one periodic evaluation set each (metrics wer_<subset>, cer_<subset>, wer_beam_<subset>), e.g. dev-clean,dev-other.', format: 'name-list', default: ['dev-clean', 'dev-other'] },
       cacheDir: { doc: 'librispeech: index cache folder ("" = ~/.cache/sigmatrain/librispeech).', format: 'string', default: '' },
       indexThreads: { doc: 'librispeech: threads scanning the corpus for the index (0: the calling thread).', format: 'count', default: 2 },
+      featureThreads: { doc: 'librispeech: data threads per worker that read, decode FLAC, compute features and SpecAugment (0: the training thread, overlapped by prefetch only).', format: 'count', default: 1 },
       features: {
         kind: { doc: 'librispeech: features, kaldi-fbank (torchaudio.compliance.kaldi.fbank) or logmel (torchaudio MelSpectrogram, the paper).', format: ['kaldi-fbank', 'logmel'], default: 'logmel' },
         bins: { doc: 'librispeech: mel bins (paper 80).', format: 'positive-int', default: 80 },
