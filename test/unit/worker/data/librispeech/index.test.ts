@@ -13,7 +13,7 @@ import { SigmaError } from '../../../../../shared/errors.js';
 import { FlacReader } from '../../../../../worker/data/audio/flac.js';
 import { computeFeatures, featureFrames } from '../../../../../worker/data/audio/features.js';
 import { buildLibriIndex, type IndexLogger, type LibriIndex } from '../../../../../worker/data/librispeech/index.js';
-import { SYNTH_VOCABULARY, synthesizeCorpus } from '../../../../../worker/data/librispeech/synth.js';
+import { HELDOUT_VOICES, SYNTH_VOCABULARY, TRAIN_VOICES, synthesizeCorpus } from '../../../../../worker/data/librispeech/synth.js';
 import { loadUtterance } from '../../../../../worker/data/librispeech/utterance.js';
 import { AudioPool, InlineAudioLoader, type AudioJob } from '../../../../../worker/data/librispeech/audio_pool.js';
 import { SPEC_AUGMENT_RECIPE, specAugmentSeed } from '../../../../../worker/data/audio/specaugment.js';
@@ -117,6 +117,19 @@ describe('loadUtterance', () => {
       assert.ok(!gone.ok && gone.reason === 'unreadable_flac');
     } finally {
       reader.close();
+    }
+  });
+});
+
+describe('synthesizer voices', () => {
+  it('held-out voices are unheard in training: each has an accent or a variant that no training voice has', () => {
+    const split = (v: string) => [v.split('+')[0]!, v.split('+')[1] ?? ''] as const;
+    const accents = new Set(TRAIN_VOICES.map((v) => split(v)[0]));
+    const variants = new Set(TRAIN_VOICES.map((v) => split(v)[1]));
+    assert.ok(TRAIN_VOICES.length >= 60 && new Set(TRAIN_VOICES).size === TRAIN_VOICES.length);
+    for (const v of HELDOUT_VOICES) {
+      const [a, x] = split(v);
+      assert.ok(!accents.has(a) || !variants.has(x), `${v} is a training accent with a training variant`);
     }
   });
 });
