@@ -1,7 +1,8 @@
-// Speech recognition end to end (issue 13): a small corpus in the LibriSpeech layout, synthesized once with other
-// subset names than the demo's, trains through `sigmatrain run --workers 2` with the demo config and command-line
-// subsets; the summary names wer_<subset> for every evaluation subset and the model improves; `sigmatrain transcribe`
-// prints one transcript per file from the run's checkpoint. Needs espeak-ng and sox (.ci/run installs them).
+// Speech recognition end to end (issue 13): a corpus in the LibriSpeech layout, synthesized once with other subset
+// names than the demo's (training voices; the evaluation subsets speak in held-out voices), trains through
+// `sigmatrain run --workers 2` with the demo config and command-line subsets; the summary names wer_<subset> for every
+// evaluation subset, greedy and beam, and the CER falls well below chance; `sigmatrain transcribe` prints one transcript
+// per file from the run's checkpoint. Needs espeak-ng and sox (.ci/run installs them).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -16,31 +17,46 @@ const root = tempDir('asr-corpus');
 const runDir = tempDir('asr-run');
 const EVAL = ['held-dev-a', 'held-dev-b'];
 
+// Training speakers cycle through the synthesizer's training voices; the two evaluation subsets speak in held-out
+// voices (accent and variants no training voice has) and are the only thing the WER is measured on.
+const TRAIN_UTTERANCES = 52 * 8;
 before(async () => {
   await synthesizeCorpus({
     out: root, seed: 7,
     subsets: [
-      { name: 'held-train', speakers: 2, chaptersPerSpeaker: 1, utterancesPerChapter: 12 },
-      { name: 'held-dev-a', speakers: 1, chaptersPerSpeaker: 1, utterancesPerChapter: 4, heldOut: true },
-      { name: 'held-dev-b', speakers: 1, chaptersPerSpeaker: 1, utterancesPerChapter: 4, heldOut: true },
+      { name: 'held-train', speakers: 52, chaptersPerSpeaker: 1, utterancesPerChapter: 8 },
+      { name: 'held-dev-a', speakers: 2, chaptersPerSpeaker: 1, utterancesPerChapter: 10, heldOut: true },
+      { name: 'held-dev-b', speakers: 2, chaptersPerSpeaker: 1, utterancesPerChapter: 10, heldOut: true },
     ],
   });
 });
 
 interface Summary { task: string; headline: string; steps: number; totalSteps?: number; workerFailures?: number; eval: Record<string, number> }
 
-test('asr: `run --workers 2` with command-line subsets reports wer_<subset> for each eval subset and improves', { timeout: 600_000 }, async () => {
+// What the short run (4 epochs, 244 steps; 17 min with synthesis on 2 cores at load ≈ 40, 504 s of it training)
+// reaches on held-out voices, measured twice, identical: CER 0.60 / 0.57, greedy WER
+// 0.96 / 0.98, beam WER 1.00 / 1.00 on held-dev-a / held-dev-b. The budget of this test does not reach a low WER
+// (the demo goes lower with 1560 utterances and more epochs: npm run demo:speech, configs/librispeech-demo.yaml); the
+// bounds say that letters are learnt on voices never heard in training (an untrained or blank-only model has CER 1.0,
+// the first epoch still 0.99) and that neither decoder inserts more words than the references hold (epoch 2 had
+// 1.02–1.03).
+const CER_BOUND = 0.75;
+const WER_BOUND = 1.0;
+/** Short steps (2 × 6 s of audio) give many updates in little time: 4 epochs of the 416 utterances = 244 steps. */
+const TEST_RUN = ['--train.epochs', '4', '--train.evalEveryEpochs', '2', '--train.maxSeconds', '6', '--optim.warmupSteps', '30', '--optim.lr', '0.003'];
+
+test('asr: `run --workers 2` with command-line subsets learns letters on held-out voices, wer_<subset> greedy and beam for each eval subset', { timeout: 900_000 }, async () => {
+  const t0 = performance.now();
   const p = sigmatrain([
     'run', '--config', CONFIG, '--workers', '2', '--run-dir', runDir, '--dist.coordinator', coordinatorAddress(), '--metrics.port', '0',
     '--data.root', root, '--data.librispeech.train', 'held-train', '--data.librispeech.eval', EVAL.join(','),
-    '--data.librispeech.cacheDir', join(root, 'index'), '--train.epochs', '6', '--train.evalEveryEpochs', '1', '--train.maxSeconds', '6',
-    '--optim.warmupSteps', '10', '--optim.lr', '0.003',
+    '--data.librispeech.cacheDir', join(root, 'index'), ...TEST_RUN,
   ]);
   assert.equal(await p.exit, 0, p.text.slice(-20).join('\n'));
   const done = p.messages(/^done: /)[0];
   assert.ok(done, 'a summary line');
   const s = done.summary as Summary;
-  console.log(`# asr run --workers 2: ${JSON.stringify(s.eval)} after ${s.steps} steps`);
+  console.log(`# asr run --workers 2 (${TRAIN_UTTERANCES} training utterances): ${JSON.stringify(s.eval)} after ${s.steps} steps, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   assert.equal(s.task, 'asr');
   assert.equal(s.headline, 'wer');
   assert.equal(s.steps, s.totalSteps);
@@ -48,18 +64,18 @@ test('asr: `run --workers 2` with command-line subsets reports wer_<subset> for 
   for (const sub of EVAL) {
     assert.match(String(done.msg), new RegExp(`wer_${sub}=\\d+\\.\\d{3}`), `the summary prints wer_${sub}`);
     for (const k of [`wer_${sub}`, `cer_${sub}`, `wer_beam_${sub}`]) assert.ok(Number.isFinite(s.eval[k]), `${k} = ${s.eval[k]}`);
+    assert.ok(s.eval[`wer_${sub}`]! <= WER_BOUND, `greedy wer_${sub} = ${s.eval[`wer_${sub}`]} > ${WER_BOUND}`);
+    assert.ok(s.eval[`wer_beam_${sub}`]! <= WER_BOUND, `beam wer_beam_${sub} = ${s.eval[`wer_beam_${sub}`]} > ${WER_BOUND}`);
+    assert.ok(s.eval[`cer_${sub}`]! <= CER_BOUND, `cer_${sub} = ${s.eval[`cer_${sub}`]} > ${CER_BOUND}`);
   }
-  assert.ok(Number.isFinite(s.eval.wer));
+  assert.ok(s.eval.wer! <= WER_BOUND, `pooled wer ${s.eval.wer}`);
   const evals = readFileSync(join(runDir, 'evals.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metrics: Record<string, number> });
   assert.ok(evals.length >= 2, `${evals.length} evaluations`);
-  // Six short epochs do not reach a low WER (the README reports the demo's closing numbers); they must improve the
-  // held-out CTC loss of every evaluation subset from the first evaluation to the last.
   const first = evals[0]!.metrics;
   const last = evals.at(-1)!.metrics;
   for (const sub of EVAL) {
     assert.ok(last[`loss_${sub}`]! < first[`loss_${sub}`]!, `loss_${sub} ${first[`loss_${sub}`]} → ${last[`loss_${sub}`]}`);
   }
-  // (CER moves later: early CTC training emits blanks only, so the first evaluations transcribe nothing.)
   const steps = readFileSync(join(runDir, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unit: string; units: number; samples: number });
   assert.ok(steps.every((r) => r.unit === 'frames' && r.units > r.samples), 'steps count frames');
 });

@@ -5,12 +5,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 import { cerStats, editStatsToRecord, errorRate, werStats } from '../../shared/scoring/edit.js';
-import { FlacReader } from '../data/audio/flac.js';
 import { featureFrames, type FeatureOptions } from '../data/audio/features.js';
 import { specAugmentSeed, type SpecAugmentOptions } from '../data/audio/specaugment.js';
 import { planAllBatches } from '../data/budget.js';
 import { buildLibriIndex, DEFAULT_CACHE_DIR, type Utterance } from '../data/librispeech/index.js';
-import { loadUtterance } from '../data/librispeech/utterance.js';
+import { AudioPool, InlineAudioLoader, type AudioLoader } from '../data/librispeech/audio_pool.js';
 import { decodeBatch, LETTER_TOKENS, textToTokens, tokensToText } from '../decode/ctc.js';
 import { buildModel } from '../models/index.js';
 import type { SpeechModel } from '../models/speech.js';
@@ -96,32 +95,22 @@ export function evalChunks(frames: ArrayLike<number>, budget: number, worldSize:
   return out;
 }
 
-/** Per-utterance loading (decode + features + SpecAugment), on the calling thread with one FlacReader. */
+/** Batches of utterances: decode + features + SpecAugment in the feature threads (AudioPool) or inline, then padding. */
 class UtteranceLoader {
-  private readonly reader = new FlacReader();
-  /** One batch at a time: the FlacReader's decoder is not re-entrant (a prefetch waits for the batch before it). */
-  private last: Promise<unknown> = Promise.resolve();
-  constructor(private readonly features: FeatureOptions, private readonly spec: SpecAugmentOptions | null, private readonly seed: number) {}
+  constructor(private readonly audio: AudioLoader, private readonly features: FeatureOptions, private readonly spec: SpecAugmentOptions | null, private readonly seed: number) {}
 
   /** Loads items `ids` of `items` into one padded batch; failures are left out and named in `skipped`. */
-  batch(items: readonly AsrItem[], ids: ArrayLike<number>, augment: boolean, epoch: number): Promise<AsrBatch> {
-    const p = this.last.then(() => this.load(items, ids, augment, epoch));
-    this.last = p.catch(() => undefined);
-    return p;
-  }
-
-  private async load(items: readonly AsrItem[], ids: ArrayLike<number>, augment: boolean, epoch: number): Promise<AsrBatch> {
+  async batch(items: readonly AsrItem[], ids: ArrayLike<number>, augment: boolean, epoch: number): Promise<AsrBatch> {
     const bins = this.features.bins ?? 80;
+    const jobs = Array.from(ids, (id) => ({ path: items[id]!.utt.path, samples: items[id]!.utt.samples, seed: specAugmentSeed(this.seed, epoch, id) }));
+    const results = await this.audio.load(jobs, { features: this.features, specAugment: augment ? this.spec : null });
     const loaded: { item: AsrItem; data: Float32Array; frames: number }[] = [];
     const skipped: Skipped[] = [];
-    for (let k = 0; k < ids.length; k++) {
-      const id = ids[k]!;
-      const item = items[id]!;
-      const r = await loadUtterance(this.reader, item.utt.path, item.utt.samples, { features: this.features, specAugment: augment ? this.spec : null },
-        specAugmentSeed(this.seed, epoch, id));
+    results.forEach((r, k) => {
+      const item = items[ids[k]!]!;
       if (!r.ok) skipped.push({ path: item.utt.path, reason: `${r.reason}: ${r.message}` });
       else loaded.push({ item, data: r.features.data, frames: r.features.frames });
-    }
+    });
     const n = loaded.length;
     const T = loaded.reduce((m, l) => Math.max(m, l.frames), 0);
     const S = loaded.reduce((m, l) => Math.max(m, l.item.tokens.length), 0);
@@ -160,6 +149,7 @@ class AsrData implements TaskData<AsrBatch> {
     private readonly evals: EvalSubset[],
     readonly initiallySkipped: Skipped[],
     private readonly loader: UtteranceLoader,
+    private readonly audio: AudioLoader,
     private readonly budget: number,
     private readonly budgetWorkers: number,
     private readonly seed: number,
@@ -214,6 +204,7 @@ class AsrData implements TaskData<AsrBatch> {
   async close(): Promise<void> {
     await this.prefetched?.batch.catch(() => undefined);
     this.prefetched = null;
+    await this.audio.close();
   }
 }
 
@@ -262,7 +253,8 @@ export class AsrTask implements Task<AsrBatch> {
     });
     const s = l.specAugment;
     const spec = s.enabled ? { freqMasks: s.freqMasks, freqWidth: s.freqWidth, timeMasks: s.timeMasks, timeWidth: s.timeWidth, maxTimeFraction: s.maxTimeFraction } : null;
-    return new AsrData(train, evals, skipped, new UtteranceLoader(this.features, spec, c.seed), frameBudget(c.train), c.train.budgetWorkers, c.seed);
+    const audio: AudioLoader = l.featureThreads > 0 ? new AudioPool({ threads: l.featureThreads }) : new InlineAudioLoader();
+    return new AsrData(train, evals, skipped, new UtteranceLoader(audio, this.features, spec, c.seed), audio, frameBudget(c.train), c.train.budgetWorkers, c.seed);
   }
 
   split(b: AsrBatch, maxSamples: number): AsrBatch[] {

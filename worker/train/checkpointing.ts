@@ -7,7 +7,7 @@ import { SigmaError } from '../../shared/errors.js';
 import { writeCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint, type CheckpointData, type CheckpointWriter, type NamedArray } from '../../shared/checkpoint/store.js';
 import { parseSlotKey } from '../optim/optimizer.js';
 import type { Trainer } from './trainer.js';
-import type { PlateauSchedule } from '../optim/plateau.js';
+import type { PlateauState } from '../optim/plateau.js';
 import { fromNamed, toNamed } from './snapshot.js';
 import { DIGEST_ZERO } from './digest.js';
 
@@ -37,7 +37,7 @@ export async function checkpointData(trainer: Trainer, config: Readonly<Config>,
       config,
       // Linear weights are stored [in, out] (y = x W + b): transpose them for torch.nn.Linear's [out, in].
       weightLayout: 'in_out',
-      ...(trainer.plateau ? { plateau: trainer.plateau.state() } : {}),
+      ...(named.plateau ? { plateau: named.plateau } : {}),
       ...extra,
     },
   };
@@ -98,11 +98,13 @@ async function loadCheckpoint(trainer: Trainer, path: string): Promise<string> {
   if (trainer.ema && ![...slots.keys()].some((k) => parseSlotKey(k).slot === 'e')) {
     throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds no EMA weights but optim.emaDecay is set`);
   }
+  let plateau: PlateauState | null = null;
   if (trainer.plateau) {
     if (data.state.plateau === undefined) throw new SigmaError('SGT_CHECKPOINT_INVALID', `checkpoint ${path} holds no plateau schedule state but optim.schedule is plateau`);
-    trainer.plateau.restore(data.state.plateau as Parameters<PlateauSchedule['restore']>[0]);
+    plateau = data.state.plateau as PlateauState;
   }
   fromNamed(trainer, {
+    plateau,
     model, slots, step: data.state.step, optimizerStep: Number(data.state.adamStep ?? data.state.step),
     emaUpdates: data.state.emaUpdates === null || data.state.emaUpdates === undefined ? null : Number(data.state.emaUpdates),
     digest: typeof data.state.digest === 'string' ? data.state.digest : DIGEST_ZERO,

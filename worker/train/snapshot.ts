@@ -1,8 +1,10 @@
-// The named TrainState of a replica — parameters, buffers, optimizer and EMA slots, counters and the step digest —
+// The named TrainState of a replica — parameters, buffers, optimizer and EMA slots, counters, the step digest and the
+// plateau schedule's state (so a joining replica takes the same lr) —
 // with ONE toNamed()/fromNamed() serving both checkpoints and the rank-0 broadcast of a new generation. The broadcast
 // packs it into one Float32Array after a layout hash that every receiver checks before applying anything.
 import { SigmaError } from '../../shared/errors.js';
 import { parseSlotKey } from '../optim/optimizer.js';
+import type { PlateauState } from '../optim/plateau.js';
 import type { Trainer } from './trainer.js';
 import { digestFromFloats, digestToFloats, hash64 } from './digest.js';
 
@@ -16,6 +18,8 @@ export interface NamedState {
   /** EMA updates, null without an EMA. */
   emaUpdates: number | null;
   digest: string;
+  /** optim.schedule plateau: the schedule's state (lr, best, counters); null without one. */
+  plateau: PlateauState | null;
 }
 
 /** Copies the replica out (awaits one packed readback per group). */
@@ -23,7 +27,7 @@ export async function toNamed(trainer: Trainer): Promise<NamedState> {
   const step = trainer.step;
   const digest = trainer.digest;
   const [model, opt, ema] = await Promise.all([trainer.state.snapshot(), trainer.optimizer.getState(), trainer.ema?.getState()]);
-  return { model, slots: new Map([...opt.slots, ...(ema?.slots ?? [])]), step, optimizerStep: opt.step, emaUpdates: ema?.step ?? null, digest };
+  return { model, slots: new Map([...opt.slots, ...(ema?.slots ?? [])]), step, optimizerStep: opt.step, emaUpdates: ema?.step ?? null, digest, plateau: trainer.plateau?.state() ?? null };
 }
 
 /** Replaces the replica's state; every tensor must be known and fit its shape (callers check the architecture first). */
@@ -36,6 +40,7 @@ export function fromNamed(trainer: Trainer, s: NamedState): void {
   if (trainer.ema) trainer.ema.setState({ step: s.emaUpdates ?? 0, slots: emaSlots }, trainer.state.shapes);
   trainer.step = s.step;
   trainer.digest = s.digest;
+  if (trainer.plateau && s.plateau) trainer.plateau.restore(s.plateau);
 }
 
 export interface StateLayout {
@@ -43,7 +48,12 @@ export interface StateLayout {
   entries: Array<{ group: 'model' | 'slots'; name: string; size: number }>;
   /** Hash of the names, sizes and order: replicas that would misread each other's buffer differ here. */
   hash: string;
-  /** Floats of the broadcast buffer: [layout hash (4) | tensors… | step, optimizer step, EMA updates | digest (4)]. */
+  /** Whether the buffer carries a plateau schedule state (PLATEAU_FLOATS after the digest). */
+  plateau: boolean;
+  /**
+   * Floats of the broadcast buffer: [layout hash (4) | tensors… | step, optimizer step, EMA updates | digest (4) |
+   * plateau state (PLATEAU_FLOATS, when there is a plateau schedule)].
+   */
   total: number;
 }
 
@@ -54,12 +64,34 @@ export function stateLayout(trainer: Trainer): StateLayout {
   for (const slot of [...trainer.optimizer.slotNames, ...(trainer.ema ? ['e'] : [])]) {
     for (const p of s.order) entries.push({ group: 'slots', name: `${slot}/${p}`, size: sizeOf(s.shapes.get(p)!) });
   }
-  const text = entries.map((e) => `${e.group}:${e.name}:${e.size}`).join('\n');
+  const plateau = trainer.plateau !== undefined;
+  const text = entries.map((e) => `${e.group}:${e.name}:${e.size}`).join('\n') + (plateau ? '\nplateau' : '');
   const bytes = new TextEncoder().encode(text);
   const words = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
   words.set(bytes);
   const hash = hash64(new Uint32Array(words.buffer));
-  return { entries, hash, total: 4 + entries.reduce((a, e) => a + e.size, 0) + 3 + 4 };
+  return { entries, hash, plateau, total: 4 + entries.reduce((a, e) => a + e.size, 0) + 3 + 4 + (plateau ? PLATEAU_FLOATS : 0) };
+}
+
+/** The plateau state's six float64 fields (best: NaN for null), each as four 16-bit integers: exact in float32. */
+const PLATEAU_FIELDS = ['lr', 'best', 'badEvaluations', 'cooldownLeft', 'reductions', 'evaluations'] as const;
+export const PLATEAU_FLOATS = PLATEAU_FIELDS.length * 4;
+
+function plateauToFloats(p: PlateauState): number[] {
+  const v = new DataView(new ArrayBuffer(8));
+  return PLATEAU_FIELDS.flatMap((k) => {
+    v.setFloat64(0, k === 'best' ? (p.best ?? Number.NaN) : p[k]);
+    return [0, 2, 4, 6].map((o) => v.getUint16(o));
+  });
+}
+
+function plateauFromFloats(f: ArrayLike<number>): PlateauState {
+  const v = new DataView(new ArrayBuffer(8));
+  const x = PLATEAU_FIELDS.map((_, i) => {
+    for (let j = 0; j < 4; j++) v.setUint16(2 * j, Math.round(f[4 * i + j]!));
+    return v.getFloat64(0);
+  });
+  return { lr: x[0]!, best: Number.isNaN(x[1]!) ? null : x[1]!, badEvaluations: x[2]!, cooldownLeft: x[3]!, reductions: x[4]!, evaluations: x[5]! };
 }
 
 function sizeOf(shape: readonly number[]): number {
@@ -80,6 +112,10 @@ export function packState(named: NamedState, layout: StateLayout, out: Float32Ar
   out[o++] = named.optimizerStep;
   out[o++] = named.emaUpdates ?? 0;
   for (const f of digestToFloats(named.digest)) out[o++] = f;
+  if (layout.plateau) {
+    if (!named.plateau) throw new Error('packState: the layout carries a plateau state, the named state has none');
+    out.set(plateauToFloats(named.plateau), o);
+  }
   return out;
 }
 
@@ -90,7 +126,7 @@ export function unpackState(buf: Float32Array, layout: StateLayout, withEma: boo
     throw new SigmaError('SGT_STATE_LAYOUT', `the broadcast state has layout ${theirs} (${buf.length} floats), this replica expects ${layout.hash} (${layout.total}): the workers run different model, optimizer or EMA settings — start every worker with the same config`);
   }
   let o = 4;
-  const named: NamedState = { model: new Map(), slots: new Map(), step: 0, optimizerStep: 0, emaUpdates: null, digest: '' };
+  const named: NamedState = { model: new Map(), slots: new Map(), step: 0, optimizerStep: 0, emaUpdates: null, digest: '', plateau: null };
   for (const e of layout.entries) {
     named[e.group].set(e.name, buf.slice(o, o + e.size));
     o += e.size;
@@ -100,5 +136,7 @@ export function unpackState(buf: Float32Array, layout: StateLayout, withEma: boo
   const ema = buf[o++];
   named.emaUpdates = withEma ? ema : null;
   named.digest = digestFromFloats(buf.subarray(o, o + 4));
+  o += 4;
+  if (layout.plateau) named.plateau = plateauFromFloats(buf.subarray(o, o + PLATEAU_FLOATS));
   return named;
 }

@@ -19,4 +19,5 @@ export const librispeech = {
     maxTimeFraction: { doc: 'librispeech: largest fraction of an utterance one time mask covers (paper 0.1).', format: 'probability', default: 0.1 },
   },
   beamWidth: { doc: 'librispeech: prefix beam width of the wer_beam_<subset> evaluation (lexicon-free, no LM).', format: 'positive-int', default: 8 },
+  featureThreads: { doc: 'librispeech: data threads per worker that read, decode FLAC, compute features and SpecAugment (0: the training thread, overlapped by prefetch only).', format: 'count', default: 1 },
 } as const satisfies Fragment;

@@ -22,11 +22,21 @@ export interface SynthSpeaker {
   voice: string;
   speed: number;
   pitch: number;
+  /** Extra pause between words, in 10 ms units (espeak-ng -g). */
+  gap: number;
 }
 
-/** Voices for training speakers and (different ones) for held-out speakers, so dev/test hear unseen voices. */
-const TRAIN_VOICES = ['en-us', 'en-us+f2', 'en-gb', 'en-gb+f3', 'en-gb-scotland', 'en-us+m3', 'en-029+f4', 'en-gb-x-rp+m5'];
-const HELDOUT_VOICES = ['en-us+f5', 'en-gb-x-gbclan+m2', 'en-gb+f1', 'en-us+m7'];
+/**
+ * Voices: an espeak-ng accent with a voice variant (formants, pitch range, breathiness). Training speakers draw from
+ * 6 accents × 13 variants; held-out speakers use an accent and variants that no training voice has (en-gb-x-gbclan;
+ * m5, m8, f3), so dev/test hear voices unseen in training and the WER measures generalisation to new voices.
+ */
+const TRAIN_ACCENTS = ['en-us', 'en-gb', 'en-gb-scotland', 'en-gb-x-rp', 'en-029', 'en-us-nyc'];
+const TRAIN_VARIANTS = ['', 'm1', 'm2', 'm3', 'm4', 'm6', 'm7', 'f1', 'f2', 'f4', 'f5', 'klatt', 'klatt3'];
+export const TRAIN_VOICES: readonly string[] = TRAIN_ACCENTS.flatMap((a) => TRAIN_VARIANTS.map((v) => (v ? `${a}+${v}` : a)));
+export const HELDOUT_VOICES: readonly string[] = [
+  'en-gb-x-gbclan+m5', 'en-us+f3', 'en-gb+m8', 'en-gb-x-gbclan+f3', 'en-gb-scotland+m5', 'en-us-nyc+f3', 'en-029+m8', 'en-gb-x-gbclan',
+];
 
 export interface SynthSubset {
   name: string;
@@ -37,11 +47,14 @@ export interface SynthSubset {
   heldOut?: boolean;
 }
 
-/** The demo corpus: 240 training utterances from 8 voices, 40 + 40 for dev/test from 4 other voices. */
+/**
+ * The demo corpus: 1560 training utterances (120 speakers, each voice of TRAIN_VOICES at least once, speed and pitch
+ * drawn per utterance), 160 + 160 for dev/test from 8 held-out voices.
+ */
 export const DEMO_SUBSETS: readonly SynthSubset[] = [
-  { name: 'train-demo', speakers: 8, chaptersPerSpeaker: 2, utterancesPerChapter: 15 },
-  { name: 'dev-demo', speakers: 2, chaptersPerSpeaker: 1, utterancesPerChapter: 20, heldOut: true },
-  { name: 'test-demo', speakers: 2, chaptersPerSpeaker: 1, utterancesPerChapter: 20, heldOut: true },
+  { name: 'train-demo', speakers: 120, chaptersPerSpeaker: 1, utterancesPerChapter: 13 },
+  { name: 'dev-demo', speakers: 8, chaptersPerSpeaker: 1, utterancesPerChapter: 20, heldOut: true },
+  { name: 'test-demo', speakers: 8, chaptersPerSpeaker: 1, utterancesPerChapter: 20, heldOut: true },
 ];
 
 export interface SynthOptions {
@@ -51,7 +64,7 @@ export interface SynthOptions {
   subsets?: readonly SynthSubset[];
   /** Utterances synthesised at once (default 2 × cores). */
   concurrency?: number;
-  /** Words per phrase, inclusive range (default [2, 5]). */
+  /** Words per phrase, inclusive range (default [1, 4]). */
   words?: [number, number];
 }
 
@@ -69,9 +82,9 @@ export interface SynthReport {
  */
 function speak(text: string, s: SynthSpeaker, file: string): Promise<void> {
   // sox -D: no dither, so the output is a pure function of the input; pad: 150 ms of silence at both ends.
-  const script = 'espeak-ng -v "$1" -s "$2" -p "$3" --stdout "$4" | sox -q -t wav - -D -r 16000 -c 1 -b 16 "$5" pad 0.15 0.15';
+  const script = 'espeak-ng -v "$1" -s "$2" -p "$3" -g "$6" --stdout "$4" | sox -q -t wav - -D -r 16000 -c 1 -b 16 "$5" pad 0.15 0.15';
   return new Promise((resolve, reject) => {
-    const sh = spawn('/bin/sh', ['-c', `set -e; command -v espeak-ng >/dev/null || { echo "espeak-ng is not installed" >&2; exit 127; }; command -v sox >/dev/null || { echo "sox is not installed" >&2; exit 127; }; ${script}`, 'speak', s.voice, String(s.speed), String(s.pitch), text, file], {
+    const sh = spawn('/bin/sh', ['-c', `set -e; command -v espeak-ng >/dev/null || { echo "espeak-ng is not installed" >&2; exit 127; }; command -v sox >/dev/null || { echo "sox is not installed" >&2; exit 127; }; ${script}`, 'speak', s.voice, String(s.speed), String(s.pitch), text, file, String(s.gap)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -93,32 +106,36 @@ interface Job {
 
 /**
  * Write the corpus under `<out>/LibriSpeech/<subset>/<speaker>/<chapter>/` with `<speaker>-<chapter>.trans.txt`.
- * Speaker ids are unique over subsets; a chapter varies its speaker's speed. Returns counts and the wall time.
+ * Speaker ids are unique over subsets; each utterance varies its speaker's speed, pitch and word gap. Returns counts
+ * and the wall time.
  */
 export async function synthesizeCorpus(o: SynthOptions): Promise<SynthReport> {
   const t0 = performance.now();
   const seed = o.seed ?? 0;
-  const [wMin, wMax] = o.words ?? [2, 5];
+  const [wMin, wMax] = o.words ?? [1, 4];
   const dir = path.join(path.resolve(o.out), 'LibriSpeech');
   const jobs: Job[] = [];
   let speakerId = 100;
   for (const sub of o.subsets ?? DEMO_SUBSETS) {
     const voices = sub.heldOut ? HELDOUT_VOICES : TRAIN_VOICES;
+    // Consecutive speakers take consecutive voices from a seeded start, so a subset with ≥ voices.length speakers has each.
+    const first = new Rng(deriveSeed(seed, speakerId)).int(voices.length);
     for (let k = 0; k < sub.speakers; k++) {
       const spk = String(speakerId++);
       const r = new Rng(deriveSeed(seed, Number(spk)));
-      const base: SynthSpeaker = { voice: voices[(Number(spk) * 7 + k) % voices.length]!, speed: 135 + r.int(40), pitch: 25 + r.int(50) };
+      const base: SynthSpeaker = { voice: voices[(first + k) % voices.length]!, speed: 130 + r.int(50), pitch: 20 + r.int(60), gap: 0 };
       for (let c = 0; c < sub.chaptersPerSpeaker; c++) {
         const ch = String(1000 + Number(spk) * 10 + c);
         const chDir = path.join(dir, sub.name, spk, ch);
         await fs.mkdir(chDir, { recursive: true });
-        const speaker = { ...base, speed: base.speed + r.int(31) - 15 };
         const lines: string[] = [];
         for (let u = 0; u < sub.utterancesPerChapter; u++) {
           const id = `${spk}-${ch}-${String(u).padStart(4, '0')}`;
           const n = wMin + r.int(wMax - wMin + 1);
           const text = Array.from({ length: n }, () => SYNTH_VOCABULARY[r.int(SYNTH_VOCABULARY.length)]!).join(' ');
           lines.push(`${id} ${text}`);
+          // Each utterance varies its speaker's speed (±20 words/min), pitch (±10) and word gap (0–30 ms).
+          const speaker = { voice: base.voice, speed: base.speed + r.int(41) - 20, pitch: Math.max(0, Math.min(99, base.pitch + r.int(21) - 10)), gap: r.int(4) };
           jobs.push({ text, speaker, file: path.join(chDir, `${id}.flac`) });
         }
         await fs.writeFile(path.join(chDir, `${spk}-${ch}.trans.txt`), lines.join('\n') + '\n');
@@ -156,7 +173,10 @@ async function totalSeconds(files: string[]): Promise<number> {
   return s;
 }
 
-/** CLI: --out DIR (default data/speech-demo), --seed N. */
+/**
+ * CLI: --out DIR (default data/speech-demo), --seed N, --if-missing (keep a corpus this CLI already wrote with the same
+ * seed and subsets: its LibriSpeech/.synth.json says so).
+ */
 async function main(argv: string[]): Promise<void> {
   const arg = (k: string): string | undefined => {
     const i = argv.indexOf(k);
@@ -165,7 +185,14 @@ async function main(argv: string[]): Promise<void> {
   const out = arg('--out') ?? 'data/speech-demo';
   const seed = Number(arg('--seed') ?? 0);
   if (!Number.isSafeInteger(seed)) throw new SigmaError('SGT_CLI_USAGE', `--seed ${arg('--seed')} is not an integer`);
+  const stamp = path.join(path.resolve(out), 'LibriSpeech', '.synth.json');
+  const want = JSON.stringify({ seed, subsets: DEMO_SUBSETS, voices: { train: TRAIN_VOICES, heldOut: HELDOUT_VOICES } });
+  if (argv.includes('--if-missing') && (await fs.readFile(stamp, 'utf8').catch(() => '')) === want) {
+    process.stdout.write(`${path.dirname(stamp)} holds the demo corpus (seed ${seed}) already\n`);
+    return;
+  }
   const r = await synthesizeCorpus({ out, seed });
+  await fs.writeFile(stamp, want);
   process.stdout.write(
     `wrote ${r.utterances} utterances (${(r.audioSeconds / 60).toFixed(1)} min of audio) to ${r.dir} in ${r.seconds.toFixed(1)} s\n` +
       `subsets: ${DEMO_SUBSETS.map((s) => s.name).join(', ')}\n`,

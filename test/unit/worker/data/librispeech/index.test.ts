@@ -13,8 +13,9 @@ import { SigmaError } from '../../../../../shared/errors.js';
 import { FlacReader } from '../../../../../worker/data/audio/flac.js';
 import { computeFeatures, featureFrames } from '../../../../../worker/data/audio/features.js';
 import { buildLibriIndex, type IndexLogger, type LibriIndex } from '../../../../../worker/data/librispeech/index.js';
-import { SYNTH_VOCABULARY, synthesizeCorpus } from '../../../../../worker/data/librispeech/synth.js';
+import { HELDOUT_VOICES, SYNTH_VOCABULARY, TRAIN_VOICES, synthesizeCorpus } from '../../../../../worker/data/librispeech/synth.js';
 import { loadUtterance } from '../../../../../worker/data/librispeech/utterance.js';
+import { AudioPool, InlineAudioLoader, type AudioJob } from '../../../../../worker/data/librispeech/audio_pool.js';
 import { SPEC_AUGMENT_RECIPE, specAugmentSeed } from '../../../../../worker/data/audio/specaugment.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sgt-libri-'));
@@ -117,6 +118,59 @@ describe('loadUtterance', () => {
     } finally {
       reader.close();
     }
+  });
+});
+
+describe('synthesizer voices', () => {
+  it('held-out voices are unheard in training: each has an accent or a variant that no training voice has', () => {
+    const split = (v: string) => [v.split('+')[0]!, v.split('+')[1] ?? ''] as const;
+    const accents = new Set(TRAIN_VOICES.map((v) => split(v)[0]));
+    const variants = new Set(TRAIN_VOICES.map((v) => split(v)[1]));
+    assert.ok(TRAIN_VOICES.length >= 60 && new Set(TRAIN_VOICES).size === TRAIN_VOICES.length);
+    for (const v of HELDOUT_VOICES) {
+      const [a, x] = split(v);
+      assert.ok(!accents.has(a) || !variants.has(x), `${v} is a training accent with a training variant`);
+    }
+  });
+});
+
+describe('AudioPool (features in data threads, issue 13)', () => {
+  it('gives bit for bit the features and masks of the calling thread, in job order, with a bad file skipped in place', async () => {
+    const utts = clean.subsets.flatMap((s) => s.utterances);
+    const jobs: AudioJob[] = utts.map((u, i) => ({ path: u.path, samples: u.samples, seed: specAugmentSeed(5, 1, i) }));
+    jobs.splice(4, 0, { path: path.join(tmp, 'missing.flac'), samples: 100, seed: 0 });
+    const o = { features: { kind: 'logmel' as const }, specAugment: SPEC_AUGMENT_RECIPE };
+    const inline = new InlineAudioLoader();
+    const pool = new AudioPool({ threads: 2, chunk: 3 });
+    try {
+      // Two batches at once through the pool: chunks of both interleave over the threads.
+      const [want, got, got2] = await Promise.all([inline.load(jobs, o), pool.load(jobs, o), pool.load(jobs.slice(0, 3), { features: { kind: 'kaldi-fbank' } })]);
+      assert.equal(got.length, jobs.length);
+      got.forEach((g, k) => {
+        const w = want[k]!;
+        assert.equal(g.ok, w.ok, jobs[k]!.path);
+        if (!g.ok || !w.ok) {
+          assert.ok(!g.ok && g.reason === 'unreadable_flac' && g.message.includes('missing.flac'), JSON.stringify(g));
+          return;
+        }
+        assert.equal(g.features.frames, w.features.frames);
+        assert.deepEqual(g.masks, w.masks);
+        assert.ok(g.masks.length > 0);
+        assert.ok(Buffer.from(g.features.data.buffer, g.features.data.byteOffset, g.features.data.byteLength)
+          .equals(Buffer.from(w.features.data.buffer, w.features.data.byteOffset, w.features.data.byteLength)), `utterance ${k}: thread features differ`);
+      });
+      const want2 = await inline.load(jobs.slice(0, 3), { features: { kind: 'kaldi-fbank' } });
+      got2.forEach((g, k) => {
+        const w = want2[k]!;
+        assert.ok(g.ok && w.ok);
+        assert.ok(Buffer.from(g.features.data.buffer, g.features.data.byteOffset, g.features.data.byteLength)
+          .equals(Buffer.from(w.features.data.buffer, w.features.data.byteOffset, w.features.data.byteLength)), `fbank ${k}`);
+      });
+    } finally {
+      await pool.close();
+      await inline.close();
+    }
+    await assert.rejects(pool.load(jobs, o), /after close/);
   });
 });
 
