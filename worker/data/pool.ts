@@ -2,9 +2,9 @@
 // training thread only waits on messages. Each sample writes its own row, so row order never depends on timing.
 
 import { promises as fs } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { SigmaError } from '../../shared/errors.js';
 import { decodeSample, type FailOn, type SampleTransform } from './augment.js';
+import { ThreadPool } from './thread_pool.js';
 
 /** One decode request: sample k is paths[k], augmented with seeds[k], written to row rows[k] of the batch. */
 export interface DecodeJob {
@@ -91,32 +91,17 @@ export interface DecodeDoneMessage {
   reasons: (string | null)[];
 }
 
-interface Task {
-  id: number;
-  msg: DecodeRunMessage;
-  settle: (reasons: (string | null)[]) => void;
-  fail: (e: Error) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  task: Task | null;
-}
-
 /**
- * N decode threads fed from one FIFO of chunks. A batch is one SharedArrayBuffer; each chunk writes its own rows.
- * A thread that dies (uncaught error, exit) is replaced; the samples of its chunk come back as skipped with the
- * reason, so a crash costs those samples, not the run.
+ * N decode threads fed from one FIFO of chunks (ThreadPool). A batch is one SharedArrayBuffer; each chunk writes its
+ * own rows. A thread that dies (uncaught error, exit) is replaced; the samples of its chunk come back as skipped with
+ * the reason, so a crash costs those samples, not the run.
  */
 export class DecodePool {
   readonly threads: number;
   private readonly failOn: FailOn;
   private readonly concurrency: number;
   private readonly chunk: number;
-  private readonly slots: Slot[] = [];
-  private readonly queue: Task[] = [];
-  private nextId = 1;
-  private closed = false;
+  private readonly pool: ThreadPool<DecodeRunMessage, DecodeDoneMessage, (string | null)[]>;
 
   constructor(opts: DecodePoolOptions) {
     const int = (k: string, v: number, lo: number, hi: number): void => {
@@ -131,45 +116,14 @@ export class DecodePool {
     this.chunk = opts.chunk ?? 8;
     int('concurrencyPerThread', this.concurrency, 1, 64);
     int('chunk', this.chunk, 1, 4096);
-    for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn());
-  }
-
-  private spawn(): Slot {
-    const worker = new Worker(new URL('./decode_worker.js', import.meta.url));
-    const slot: Slot = { worker, task: null };
-    worker.unref();
-    worker.on('message', (m: DecodeDoneMessage) => {
-      const task = slot.task;
-      if (m.type !== 'decode.done' || !task || task.id !== m.id) return; // stale or foreign: ignore
-      slot.task = null;
-      worker.unref();
-      task.settle(m.reasons);
-      this.pump();
+    this.pool = new ThreadPool({
+      script: new URL('./decode_worker.js', import.meta.url),
+      threads: this.threads,
+      doneType: 'decode.done',
+      resultOf: (m) => m.reasons,
+      onLost: (msg, why) => msg.job.paths.map(() => `decode worker failed: ${why}`),
+      name: ['DecodePool', 'decode'],
     });
-    const lost = (why: string): void => {
-      const i = this.slots.indexOf(slot);
-      if (i < 0) return; // already replaced
-      const task = slot.task;
-      slot.task = null;
-      if (this.closed) return;
-      this.slots[i] = this.spawn();
-      if (task) task.settle(task.msg.job.paths.map(() => `decode worker failed: ${why}`));
-      this.pump();
-    };
-    worker.on('error', (e) => lost(e.message));
-    worker.on('exit', (code) => lost(`thread exited with code ${code}`));
-    return slot;
-  }
-
-  private pump(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (slot.task) continue;
-      const task = this.queue.shift()!;
-      slot.task = task;
-      slot.worker.ref(); // a pending decode keeps the process alive; an idle pool does not
-      slot.worker.postMessage(task.msg);
-    }
   }
 
   /**
@@ -177,7 +131,7 @@ export class DecodePool {
    * SharedArrayBuffer). Resolves when every row is done; failed rows are named in `reasons`.
    */
   decode(paths: string[], seeds: ArrayLike<number>, t: SampleTransform): Promise<DecodedRows> {
-    if (this.closed) return Promise.reject(new SigmaError('SGT_DATA_INVALID', 'DecodePool.decode after close()'));
+    if (this.pool.closed) return Promise.reject(new SigmaError('SGT_DATA_INVALID', 'DecodePool.decode after close()'));
     const m = paths.length;
     const buffer = new SharedArrayBuffer(m * rowLength(t) * 4);
     const x = new Float32Array(buffer);
@@ -190,31 +144,16 @@ export class DecodePool {
       const rows = Array.from({ length: Math.min(per, m - start) }, (_, k) => start + k);
       const job: DecodeJob = { paths: rows.map((r) => paths[r]!), seeds: rows.map((r) => seeds[r]!), rows };
       parts.push(
-        new Promise<void>((resolve, reject) => {
-          const id = this.nextId++;
-          this.queue.push({
-            id,
-            msg: { type: 'decode.run', id, job, transform: t, buffer, failOn: this.failOn, concurrency: this.concurrency },
-            settle: (rs) => {
-              rs.forEach((r, k) => (reasons[rows[k]!] = r));
-              resolve();
-            },
-            fail: reject,
-          });
-        }),
+        this.pool
+          .submit((id) => ({ type: 'decode.run', id, job, transform: t, buffer, failOn: this.failOn, concurrency: this.concurrency }))
+          .then((rs) => rs.forEach((r, k) => (reasons[rows[k]!] = r))),
       );
     }
-    this.pump();
     return Promise.all(parts).then(() => ({ x, reasons }));
   }
 
   /** Stop every thread; decodes still pending reject. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const pending = [...this.queue, ...this.slots.flatMap((s) => (s.task ? [s.task] : []))];
-    this.queue.length = 0;
-    for (const t of pending) t.fail(new SigmaError('SGT_DATA_INVALID', 'DecodePool closed while a decode was pending'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

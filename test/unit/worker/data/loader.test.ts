@@ -66,7 +66,7 @@ describe('DecodePool', () => {
     const seeds = seedsFor(pathsList.map((_, k) => k), 0);
     const p = pool.decode(pathsList, seeds, T);
     // Kill the first thread while its chunk (rows 0..2) is in flight.
-    const slots = (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots;
+    const slots = (pool as unknown as { pool: { slots: { worker: { terminate(): Promise<number> } }[] } }).pool.slots;
     await slots[0]!.worker.terminate();
     const got = await p;
     const failed = got.reasons.map((r, k) => (r ? k : -1)).filter((k) => k >= 0);
