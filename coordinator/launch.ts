@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { EXIT_INPUT_ERROR } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { RING_MALLOC_ENV } from '../worker/comm/ring.js';
 
@@ -21,6 +22,8 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the workers' output lines go (`run` on a terminal: above the progress bar); default: inherited stdout/stderr. */
   output?: (line: string) => void;
+  /** Called once when every worker has ended for good while nobody asked them to stop (`run` then ends the job). */
+  onAllGone?: (why: string) => void;
 }
 
 interface Slot {
@@ -71,7 +74,9 @@ export class Launcher {
       child.on('exit', (code, signal) => {
         const status = code ?? (signal ? 128 : 1);
         slot.child = undefined;
-        if (status !== 0 && !this.stopping && slot.restarts < this.o.maxRestarts) {
+        if (status === EXIT_INPUT_ERROR && !this.stopping) {
+          this.log.error({ workerId, code }, `worker ${workerId} stopped on bad input (exit ${EXIT_INPUT_ERROR}, its message is above): not restarting it, it would fail the same way`);
+        } else if (status !== 0 && !this.stopping && slot.restarts < this.o.maxRestarts) {
           slot.restarts += 1;
           this.log.warn({ workerId, code, signal, restart: slot.restarts }, `worker ${workerId} died (${signal ?? code}); restarting (${slot.restarts}/${this.o.maxRestarts})`);
           setTimeout(() => {
@@ -82,8 +87,18 @@ export class Launcher {
         }
         this.exitCodes.set(slot.localRank, status);
         resolve(status);
+        this.checkAllGone();
       });
     });
+  }
+
+  private checkAllGone(): void {
+    if (this.stopping || this.exitCodes.size < this.slots.length || !this.o.onAllGone) return;
+    const failed = [...this.exitCodes].filter(([, c]) => c !== 0);
+    if (failed.length === 0) return;
+    const input = failed.some(([, c]) => c === EXIT_INPUT_ERROR);
+    this.o.onAllGone(`every worker of ${this.o.nodeName} has exited (${failed.map(([r, c]) => `${this.o.nodeName}-${r}: exit ${c}`).join(', ')})` +
+      (input ? ': bad input, see the worker\'s message above' : `, restarts used up (--max-restarts ${this.o.maxRestarts})`));
   }
 
   /** Resolves when every worker has ended for good; the worst exit code. */

@@ -18,6 +18,11 @@ export async function runCommand(p: ParsedArgs): Promise<number> {
   const l = new Launcher({
     nproc: workers, coordinator: config.dist.coordinator, nodeName: 'local', configArgs: passThrough(p), gpus, maxRestarts: intFlag(p, 'max-restarts', { min: 0, fallback: 3 }),
     ...(terminal ? { output: (line: string) => terminal.line(line) } : {}),
+    // Nobody is left to train: end the job now instead of waiting for workers that will not come.
+    onAllGone: (why) => {
+      log.error(`${why}: ending the job`);
+      c.requestStop(why);
+    },
   }, log);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => c.requestStop(`${sig} received`));
   const job = c.run();

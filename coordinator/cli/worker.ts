@@ -1,10 +1,22 @@
 // `sigmatrain worker`: one replica (normally started by `launch` or `run`); its ring and metrics ports follow its local rank.
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EXIT_INPUT_ERROR, isInputError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { intFlag, isLoopback, load, splitHostPort, type ParsedArgs } from './args.js';
 
 export async function workerCommand(p: ParsedArgs): Promise<number> {
+  try {
+    return await runWorker(p);
+  } catch (e) {
+    if (!isInputError(e)) throw e;
+    // Bad input (a config key, a data root, a corpus): tell the supervisor not to restart into the same error.
+    console.error(e.message);
+    return EXIT_INPUT_ERROR;
+  }
+}
+
+async function runWorker(p: ParsedArgs): Promise<number> {
   const config = load(p);
   const workerId = p.flags.get('worker-id') ?? `${hostname()}-${process.pid}`;
   const localRank = intFlag(p, 'local-rank', { min: 0, fallback: 0 });

@@ -39,8 +39,30 @@ for (const c of cases) {
   test(`${c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v} `).join('') : ''}sigmatrain ${c.args.join(' ')} fails at once naming it`, () => {
     const r = cli([c.args[0], '--config', TINY, ...c.args.slice(1)], c.env);
     assert.equal(r.signal, null, `still running after 20 s (killed): ${r.out.slice(-500)}`);
-    assert.equal(r.status, 1, r.out.slice(-500));
+    // A worker's bad input is exit 78 (EX_CONFIG: its supervisor must not restart it); every other command exits 1.
+    assert.equal(r.status, c.args[0] === 'worker' ? 78 : 1, r.out.slice(-500));
     assert.match(r.out, c.error);
     assert.ok(r.ms < 15_000, `took ${r.ms} ms`);
   });
 }
+
+// A data root that does not exist only fails inside the workers: `run` used to restart them three times and then wait
+// for workers that never came (five minutes and more). Now a worker exits 78 on bad input, is not restarted, and `run`
+// ends the job with the worker's message and that status.
+test('sigmatrain run with a missing data root ends at once with the workers\' error and exit 78', async () => {
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const r = cli(['run', '--config', TINY, '--workers', '2', '--dist.coordinator', `127.0.0.1:${port}`,
+    '--data.kind', 'imagefolder', '--data.root', '/nonexistent/sigmatrain-data']);
+  assert.equal(r.signal, null, `still running after 20 s (killed): ${r.out.slice(-800)}`);
+  assert.equal(r.status, 78, r.out.slice(-800));
+  assert.match(r.out, /SGT_DATA_INVALID: cannot read the train split at \/nonexistent\/sigmatrain-data\/train/);
+  assert.match(r.out, /not restarting it, it would fail the same way/);
+  assert.doesNotMatch(r.out, /restarting \(1\/3\)/);
+  assert.match(r.out, /every worker of local has exited \(local-0: exit 78, local-1: exit 78\): bad input/);
+});

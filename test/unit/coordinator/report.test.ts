@@ -209,7 +209,7 @@ test('downsample keeps ≤ max points in order, the ends, and every bucket extre
   assert.equal(downsample(rows.slice(0, 10), (r) => r.v, 2000).length, 10);
 });
 
-test('a 5000-step run: every chart series has ≤ 2000 points and the report renders quickly', async (t) => {
+test('a 5000-step run: every chart series has ≤ 2000 points and the report stays small', async (t) => {
   const big = writeFixture('big', 5000);
   const run = await loadRun(big.dir);
   for (const chart of chartSpecs(run)) {
@@ -228,5 +228,6 @@ test('a 5000-step run: every chart series has ≤ 2000 points and the report ren
   const ms = performance.now() - t0;
   const kib = readFileSync(join(big.dir, 'report.html')).length / 1024;
   t.diagnostic(`report for 5000 steps rendered in ${ms.toFixed(0)} ms, ${kib.toFixed(0)} KiB`);
-  assert.ok(ms < 15000, `rendered in ${ms.toFixed(0)} ms`);
+  // Size, not time: the downsampling is what keeps a long run's report usable, and its size does not depend on load.
+  assert.ok(kib < 1024, `report.html is ${kib.toFixed(0)} KiB for 5000 steps (downsampling should keep it under 1 MiB)`);
 });
