@@ -6,6 +6,7 @@ import type { Config } from '../shared/config/index.js';
 import { configHash } from '../shared/config/index.js';
 import type { Logger } from '../shared/log.js';
 import { encode, decode, type MessageOf, type Outgoing } from '../shared/protocol/index.js';
+import { taskInfo } from '../shared/tasks.js';
 import { initBackend } from './backend.js';
 import { createTask, type Task, type TaskBatch, type TaskData } from './tasks/index.js';
 import { Ring } from './comm/ring.js';
@@ -235,9 +236,14 @@ export class Worker {
       const local = Math.ceil(this.config.train.globalBatch / start.worldSize);
       const micro = this.config.train.microBatch;
       const accumulation = micro > 0 ? Math.ceil(local / micro) : 1;
-      log.info({ step: this.trainer.step, worldSize: start.worldSize, perWorkerBatch: local, accumulation },
-        `generation ${start.generation}: rank ${start.rank}/${start.worldSize} from step ${this.trainer.step}; batch ${this.config.train.globalBatch} = ${start.worldSize} × ≤${local}` +
-        (accumulation > 1 ? ` (${accumulation} micro-batches of ≤${micro})` : ''));
+      // train.globalBatch splits over ranks only for tasks batched by samples; token and frame tasks plan their own
+      // budgets per worker (the task's description says how).
+      const unit = taskInfo(this.task.name).unit;
+      const batch = unit === 'samples'
+        ? `batch ${this.config.train.globalBatch} = ${start.worldSize} × ≤${local}` + (accumulation > 1 ? ` (${accumulation} micro-batches of ≤${micro})` : '')
+        : `batches by ${unit}, as planned by the task`;
+      log.info({ step: this.trainer.step, worldSize: start.worldSize, unit, ...(unit === 'samples' ? { perWorkerBatch: local, accumulation } : {}) },
+        `generation ${start.generation}: rank ${start.rank}/${start.worldSize} from step ${this.trainer.step}; ${batch}`);
       await this.trainLoop(start, collective, log);
     } catch (e) {
       const reason = e instanceof Stopping ? e.message : `${(e as Error).message}`;
