@@ -7,9 +7,11 @@ import { pathToFileURL } from 'node:url';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeDemoCorpus } from '../../worker/data/wmt/demo_corpus.js';
 import { downsample } from '../report/charts.js';
-import { DIVERGED_RULE, stepMinEntropy, type RunOutcome } from './analyze.js';
+import { DIVERGED_RULE, FINAL_FRACTION, FINAL_MIN, stepMinEntropy, type RunOutcome } from './analyze.js';
 import { configPath, parseArgs, runAll, writeResults, type DoneRun, type PlannedRun } from './harness.js';
 import { f, writePage, type ChartSpec, type Page, type Table } from './page.js';
+import { runCacheDir, targetUnigram, type UnigramBaseline } from './unigram.js';
+import { loadConfig } from '../../shared/config/index.js';
 
 export interface DeepMethod {
   id: string;
@@ -24,6 +26,10 @@ export interface DeepSetup {
   width: string;
   depths: number[];
   methods: DeepMethod[];
+  /** Seeds of every depth (model init and data order: the config key `seed`); the first is the config's. */
+  seeds: number[];
+  /** More seeds at some depths (where the outcome flips, as the paper's "some seeds"): depth → extra seeds. */
+  extraSeeds: Record<number, number[]>;
   /** Peak lr and warmup steps (inverse-sqrt after it), passed to every run. */
   lr: number;
   warmupSteps: number;
@@ -39,14 +45,17 @@ export const METHODS: DeepMethod[] = [
   { id: 'deepnorm', label: 'DeepNorm', flags: [['model.norm', 'deepnorm'], ['model.reparam', 'none']] },
 ];
 
-/** d32 (tiny) encoder-decoders of 2 to 12 layers each side, 120 steps at a learning rate that stresses post-LN. */
+/** d16 encoder-decoders of 2 to 24 layers each side at a learning rate that stresses depth (see deep-mt.yaml's header). */
 export const FULL: DeepSetup = {
   config: 'deep-mt.yaml',
-  width: 'tiny',
-  depths: [2, 6, 12],
+  width: 'test',
+  depths: [2, 6, 12, 24],
   methods: METHODS,
-  lr: 3e-3,
-  warmupSteps: 20,
+  seeds: [0],
+  // 6L: where post-LN left the unigram plateau late in the first seed's run (the paper: "diverged for some seeds").
+  extraSeeds: { 6: [1, 2] },
+  lr: 1e-2,
+  warmupSteps: 10,
   corpus: { train: 3000, dev: 100, test: 100, maxNumber: 9999 },
   timeoutMs: 40 * 60_000,
 };
@@ -57,97 +66,158 @@ export const QUICK: DeepSetup = {
   width: 'test',
   depths: [2],
   methods: METHODS,
+  seeds: [0],
+  extraSeeds: {},
   lr: 3e-3,
   warmupSteps: 2,
   corpus: { train: 200, dev: 8, test: 8, maxNumber: 9999 },
   timeoutMs: 3 * 60_000,
 };
 
-/** A run "trained" when its final loss is below this fraction of its initial loss (and it did not diverge). */
-export const TRAINED_FRACTION = 0.6;
+/**
+ * A run "trained" when its final NLL per target token is below this fraction of the unigram baseline (the entropy of
+ * the training targets' token frequencies, the NLL of a model that ignores source and context), and it did not diverge.
+ */
+export const TRAINED_FRACTION = 0.75;
+/** A run's attention "collapsed" when some head's entropy fell below this many nats at some step. */
+export const COLLAPSED_NATS = 0.1;
 export const TRAINED_RULE =
-  `not diverged and final training loss below ${TRAINED_FRACTION} × the initial loss (at initialisation the loss is about ln V; ` +
-  'in these runs it fell below 0.8 × initial within the first 20 steps, when the model had learned little beyond the target words\' frequencies)';
+  `not diverged and final training NLL per target token (label smoothing off; mean over the same last steps as the final loss) below ${TRAINED_FRACTION} × the unigram baseline ` +
+  '(the entropy of the training targets\' token frequencies, </s> included: the NLL of a model that predicts tokens by frequency alone, ignoring source and context)';
+/** Steps averaged when finding the step at which a run's NLL first went below the trained level. */
+const WINDOW = 10;
+export const COLLAPSED_RULE = `"entropy collapsed": some head's mean attention entropy below ${COLLAPSED_NATS} nats at some step`;
 
 export const variantOf = (s: DeepSetup, depth: number): string => `${s.width}-${depth}L-${depth}L`;
 
+/** The seeds run at `depth`: the setup's seeds, then its extra seeds there. */
+export const seedsAt = (s: DeepSetup, depth: number): number[] => [...new Set([...s.seeds, ...(s.extraSeeds[depth] ?? [])])];
+
+/** A run's name: <arm>-<L>L for the first seed, <arm>-<L>L-s<seed> for the others. */
+export const runName = (s: DeepSetup, method: string, depth: number, seed: number): string =>
+  `${method}-${depth}L${seed === s.seeds[0] ? '' : `-s${seed}`}`;
+
 export function plan(s: DeepSetup): PlannedRun[] {
   return s.depths.flatMap((depth) =>
-    s.methods.map((m) => ({
-      name: `${m.id}-${depth}L`,
-      method: m.label,
-      optimizer: 'adamw',
-      lr: s.lr,
-      warmupSteps: s.warmupSteps,
-      numClasses: 0,
-      tags: { depth, method: m.id },
-      flags: [
-        ...m.flags, ['model.seq2seq.variant', variantOf(s, depth)], ['optim.lr', s.lr], ['optim.warmupSteps', s.warmupSteps], ['optim.timescale', s.warmupSteps],
-      ] as [string, string | number][],
-    })),
+    seedsAt(s, depth).flatMap((seed) =>
+      s.methods.map((m) => ({
+        name: runName(s, m.id, depth, seed),
+        method: m.label,
+        optimizer: 'adamw',
+        lr: s.lr,
+        warmupSteps: s.warmupSteps,
+        numClasses: 0,
+        tags: { depth, method: m.id, seed },
+        flags: [
+          ...m.flags, ['model.seq2seq.variant', variantOf(s, depth)], ['optim.lr', s.lr], ['optim.warmupSteps', s.warmupSteps], ['optim.timescale', s.warmupSteps],
+          ['seed', seed],
+        ] as [string, string | number][],
+      })),
+    ),
   );
 }
 
-/** One run's outcome with what the MT table needs: depth, BLEU on the validation and test sets, and its status. */
+/** One run's outcome with what the MT table needs: depth, seed, NLL against the unigram baseline, BLEU and status. */
 export interface DeepOutcome extends RunOutcome {
   depth: number;
+  seed: number;
+  /** Mean per-token NLL (steps.jsonl metrics.nll) over the final-loss window; undefined without such steps. */
+  finalNll?: number;
+  /** finalNll / the unigram baseline. */
+  nllRatio?: number;
+  /** Last step of the first 10 consecutive steps whose mean NLL is below TRAINED_FRACTION × unigram; undefined if none. */
+  trainedAtStep?: number;
   validBleu?: number;
   testBleu?: number;
+  collapsed: boolean;
   status: 'trained' | 'stalled' | 'diverged';
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** Adds depth, BLEU (from the runs' evals.jsonl: the last valid_bleu, the test set's bleu) and the status. Pure. */
-export function deepOutcome(d: DoneRun): DeepOutcome {
+/**
+ * Adds depth, seed, the final NLL and its ratio to `unigram` (nats), BLEU (from the runs' evals.jsonl: the last
+ * valid_bleu, the test set's bleu), attention collapse and the status. Pure.
+ */
+export function deepOutcome(d: DoneRun, unigram: number): DeepOutcome {
   const o = d.outcome;
   const evals = d.run.evals;
   const lastWith = (k: string): number | undefined => {
     for (let i = evals.length - 1; i >= 0; i--) if (finite(evals[i]!.metrics[k])) return evals[i]!.metrics[k];
     return undefined;
   };
-  const trained = !o.diverged && finite(o.finalLoss) && finite(o.initialLoss) && o.finalLoss < TRAINED_FRACTION * o.initialLoss;
+  // The window of analyze.ts's final loss: the last 10 % of the steps (at least FINAL_MIN), never inside warmup.
+  const steps = d.run.steps;
+  const after = steps.filter((r) => r.step >= o.warmupSteps && finite(r.loss));
+  const nFinal = Math.min(after.length, Math.max(FINAL_MIN, Math.ceil(FINAL_FRACTION * steps.length)));
+  const nlls = after.slice(after.length - nFinal).map((r) => r.metrics?.['nll']);
+  const finalNll = nFinal > 0 && nlls.every(finite) ? nlls.reduce((a, b) => a + b, 0) / nFinal : undefined;
+  const nllRatio = finalNll !== undefined ? finalNll / unigram : undefined;
+  const trained = !o.diverged && nllRatio !== undefined && nllRatio < TRAINED_FRACTION;
+  let trainedAtStep: number | undefined;
+  for (let i = 0; i + WINDOW <= steps.length && trainedAtStep === undefined; i++) {
+    const w = steps.slice(i, i + WINDOW).map((r) => r.metrics?.['nll']);
+    if (w.every(finite) && w.reduce((a, b) => a + b, 0) / WINDOW < TRAINED_FRACTION * unigram) trainedAtStep = steps[i + WINDOW - 1]!.step;
+  }
   return {
     ...o,
     // The eval's "valid_loss" is the validation set's; the runner's generic valLoss reads val_loss (classification).
     valLoss: lastWith('valid_loss'),
     depth: Number(o.tags['depth']),
+    seed: Number(o.tags['seed'] ?? 0),
+    finalNll,
+    nllRatio,
+    trainedAtStep,
     validBleu: lastWith('valid_bleu'),
     testBleu: lastWith('bleu'),
+    collapsed: finite(o.minEntropy) && o.minEntropy < COLLAPSED_NATS,
     status: o.diverged ? 'diverged' : trained ? 'trained' : 'stalled',
   };
 }
 
 const statusText = (o: DeepOutcome): string =>
-  o.status === 'diverged' ? (o.nonFinite ? `diverged (NaN/∞ at step ${o.nonFiniteStep})` : 'diverged (loss > initial)') : o.status;
+  (o.status === 'diverged' ? (o.nonFinite ? `diverged (NaN/∞ at step ${o.nonFiniteStep})` : 'diverged (loss > initial)') : o.status) +
+  (o.collapsed ? ', entropy collapsed' : '');
 
-/** One cell of the depth × method table: status, final loss, test BLEU, lowest head entropy. */
-export function cell(o: DeepOutcome | undefined): string {
-  if (!o) return '—';
+const bleuText = (o: DeepOutcome): string => (o.testBleu === undefined ? '—' : o.testBleu.toFixed(1));
+
+/** One run in a cell: NLL as a multiple of the unigram baseline (and status when not trained), test BLEU, lowest entropy. */
+function runCell(o: DeepOutcome): string {
   if (o.nonFinite) return `NaN at step ${o.nonFiniteStep} · ent ${f.nats(o.minEntropy)}`;
-  const mark = o.status === 'trained' ? '' : ` (${o.status})`;
-  return `loss ${f.loss(o.finalLoss)}${mark} · BLEU ${o.testBleu === undefined ? '—' : o.testBleu.toFixed(1)} · ent ${f.nats(o.minEntropy)}`;
+  const mark = o.status === 'trained' && !o.collapsed ? '' : ` (${statusText(o)})`;
+  const ratio = o.nllRatio === undefined ? '—' : o.nllRatio.toFixed(2);
+  return `NLL ${ratio}× uni${mark} · BLEU ${bleuText(o)} · ent ${f.nats(o.minEntropy)}`;
 }
 
-export function tables(outcomes: DeepOutcome[], width: string): Table[] {
+/** One cell of the depth × method table: its runs (one per seed); several seeds are prefixed by how many trained. */
+export function cell(runs: DeepOutcome | DeepOutcome[] | undefined): string {
+  const rs = runs === undefined ? [] : Array.isArray(runs) ? runs : [runs];
+  if (!rs.length) return '—';
+  if (rs.length === 1) return runCell(rs[0]!);
+  const ok = rs.filter((o) => o.status === 'trained').length;
+  return `${ok}/${rs.length} trained: ${rs.map((o) => `s${o.seed} ${runCell(o)}`).join('; ')}`;
+}
+
+export function tables(outcomes: DeepOutcome[], width: string, unigram?: number): Table[] {
   const depths = [...new Set(outcomes.map((o) => o.depth))].sort((a, b) => a - b);
   const methods = [...new Set(outcomes.map((o) => o.method))];
   const grid: Table = {
     id: 'depths',
     title: 'Depth × method',
     columns: ['layers (enc-dec)', ...methods],
-    rows: depths.map((L) => [`${L}L-${L}L`, ...methods.map((m) => cell(outcomes.find((o) => o.depth === L && o.method === m)))]),
+    rows: depths.map((L) => [`${L}L-${L}L`, ...methods.map((m) => cell(outcomes.filter((o) => o.depth === L && o.method === m)))]),
     note:
-      `Width "${width}"; each cell: final training loss (mean of the last 10 % of steps), test BLEU (sacreBLEU 13a, greedy), lowest per-head attention entropy over all steps and sites (nats). ` +
-      `"trained": ${TRAINED_RULE}; "stalled": neither trained nor diverged; diverged: ${DIVERGED_RULE}.`,
+      `Width "${width}"; each cell: final training NLL per target token as a multiple of the unigram baseline${unigram === undefined ? '' : ` (${unigram.toFixed(3)} nats)`}, ` +
+      'test BLEU (sacreBLEU 13a, greedy), lowest per-head attention entropy over all steps and sites (nats); with several seeds, one entry per seed (s<seed>). ' +
+      `"trained": ${TRAINED_RULE}; "stalled": neither trained nor diverged; diverged: ${DIVERGED_RULE}; ${COLLAPSED_RULE}.`,
   };
   const perRun: Table = {
     id: 'runs',
     title: 'Per run',
-    columns: ['run', 'method', 'layers', 'steps', 'status', 'initial loss', 'final loss', 'worst 10-step loss after warmup', 'valid loss', 'valid BLEU', 'test BLEU', 'min entropy (nats)', 'at step', 'wall s'],
+    columns: ['run', 'method', 'layers', 'seed', 'steps', 'status', 'initial loss', 'final loss', 'final NLL', 'NLL / unigram', `NLL < ${TRAINED_FRACTION}× uni from step`, 'worst 10-step loss after warmup', 'valid loss', 'valid BLEU', 'test BLEU', 'min entropy (nats)', 'at step', 'wall s'],
     rows: outcomes.map((o) => [
-      o.name, o.method, `${o.depth}L-${o.depth}L`, o.plannedSteps !== undefined ? `${o.steps}/${o.plannedSteps}` : String(o.steps), statusText(o),
-      f.loss(o.initialLoss), f.loss(o.finalLoss), f.loss(o.maxPostWarmupLoss), f.loss(o.valLoss),
+      o.name, o.method, `${o.depth}L-${o.depth}L`, String(o.seed), o.plannedSteps !== undefined ? `${o.steps}/${o.plannedSteps}` : String(o.steps), statusText(o),
+      f.loss(o.initialLoss), f.loss(o.finalLoss), f.loss(o.finalNll), o.nllRatio === undefined ? '—' : o.nllRatio.toFixed(3), f.int(o.trainedAtStep), f.loss(o.maxPostWarmupLoss), f.loss(o.valLoss),
       o.validBleu === undefined ? '—' : o.validBleu.toFixed(2), o.testBleu === undefined ? '—' : o.testBleu.toFixed(2),
       f.nats(o.minEntropy), f.int(o.minEntropyStep), f.int(o.seconds),
     ]),
@@ -165,7 +235,7 @@ export function charts(done: DoneRun[], outcomes: DeepOutcome[]): ChartSpec[] {
     done.flatMap((d, i) => {
       const o = outcomes[i]!;
       const rows = d.run.steps.map((s) => ({ step: s.step, v: value(s) })).filter((r): r is { step: number; v: number } => finite(r.v));
-      return downsample(rows, (r) => r.v, 150).map((r) => ({ method: o.method, depth: `${o.depth}L-${o.depth}L`, step: r.step, v: r.v }));
+      return downsample(rows, (r) => r.v, 150).map((r) => ({ method: o.method, run: o.name, depth: `${o.depth}L-${o.depth}L`, step: r.step, v: r.v }));
     });
   const panels = (values: object[], yTitle: string, yScale: object): TopLevelSpec =>
     ({
@@ -180,6 +250,7 @@ export function charts(done: DoneRun[], outcomes: DeepOutcome[]): ChartSpec[] {
           x: { field: 'step', type: 'quantitative' },
           y: { field: 'v', type: 'quantitative', title: yTitle, scale: yScale },
           color: { field: 'method', type: 'nominal', title: null, scale: { domain: methods, range: METHOD_COLORS } },
+          detail: { field: 'run', type: 'nominal' },
         },
       })),
       resolve: { scale: { y: 'shared' } },
@@ -195,16 +266,23 @@ export function charts(done: DoneRun[], outcomes: DeepOutcome[]): ChartSpec[] {
   ];
 }
 
-/** Findings in words, computed from the outcomes: the shallowest depth at which each method stopped training. */
+/** Findings in words, computed from the outcomes: per method, the depths where every run trained and the first where one did not. */
 export function findings(outcomes: DeepOutcome[]): string[] {
   const methods = [...new Set(outcomes.map((o) => o.method))];
   return methods.map((m) => {
-    const rs = outcomes.filter((o) => o.method === m).sort((a, b) => a.depth - b.depth);
-    const firstBad = rs.find((o) => o.status !== 'trained');
-    const trained = rs.filter((o) => o.status === 'trained').map((o) => `${o.depth}L`);
-    return firstBad
-      ? `${m}: trained at ${trained.length ? trained.join(', ') : 'no depth'}; ${firstBad.status} from ${firstBad.depth}L-${firstBad.depth}L on (${statusText(firstBad)}, final loss ${f.loss(firstBad.finalLoss)}).`
-      : `${m}: trained at every depth (${trained.join(', ')}).`;
+    const rs = outcomes.filter((o) => o.method === m);
+    const depths = [...new Set(rs.map((o) => o.depth))].sort((a, b) => a - b);
+    const at = (L: number) => rs.filter((o) => o.depth === L);
+    const good = depths.filter((L) => at(L).every((o) => o.status === 'trained'));
+    const firstBad = depths.find((L) => !good.includes(L));
+    if (firstBad === undefined) return `${m}: trained at every depth (${good.map((L) => `${L}L`).join(', ')}).`;
+    const bad = at(firstBad).filter((o) => o.status !== 'trained');
+    const runs = at(firstBad).length;
+    const what = bad.map((o) => `${runs > 1 ? `seed ${o.seed}: ` : ''}${statusText(o)}, final NLL ${f.loss(o.finalNll)} = ${o.nllRatio?.toFixed(2) ?? '—'}× unigram`).join('; ');
+    return (
+      `${m}: trained at ${good.length ? good.map((L) => `${L}L`).join(', ') : 'no depth'}; ` +
+      `at ${firstBad}L-${firstBad}L ${runs > 1 ? `${bad.length} of ${runs} seeds did not train` : 'it did not train'} (${what}).`
+    );
   });
 }
 
@@ -230,6 +308,13 @@ export function splitSubset(argv: string[]): { rest: string[]; depths?: number[]
   return { rest, ...(depths ? { depths } : {}), ...(m ? { methods: m.split(',') } : {}) };
 }
 
+/** The unigram baseline of the runs' training data: the config's vocabulary and token cache under `dataRoot`. */
+export async function unigramOf(config: string, dataRoot: string): Promise<UnigramBaseline> {
+  const c = loadConfig({ file: config, args: ['--data.root', dataRoot], env: {} });
+  const w = c.data.wmt;
+  return targetUnigram(await runCacheDir({ root: c.data.root, workDir: w.workDir, src: w.src, tgt: w.tgt, vocabSize: w.vocabSize }));
+}
+
 export async function main(argv: string[]): Promise<void> {
   const { rest, depths, methods } = splitSubset(argv);
   const args = parseArgs(rest, 'deep-mt');
@@ -250,7 +335,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   console.log(`deep-mt: ${plans.length} runs (${s.methods.map((m) => m.id).join(', ')} × ${s.depths.map((d) => `${d}L`).join(', ')}) into ${args.out}`);
   const done = await runAll(args, configPath(s.config), plans, [['data.root', dataRoot]], s.timeoutMs);
-  const outcomes = done.map(deepOutcome);
+  const unigram = await unigramOf(configPath(s.config), dataRoot);
+  console.log(`deep-mt: unigram baseline ${unigram.entropy.toFixed(4)} nats per target token (${unigram.tokens} tokens of ${unigram.types} types in ${unigram.pairs} pairs)`);
+  const outcomes = done.map((d) => deepOutcome(d, unigram.entropy));
   const page: Page = {
     title: `Deep post-LN, σReparam and DeepNorm encoder-decoders${args.quick ? ' (quick)' : ''}`,
     intro: [
@@ -258,10 +345,13 @@ export async function main(argv: string[]): Promise<void> {
         `encoder-decoders of width "${s.width}" with ${s.depths.map((d) => `${d}L-${d}L`).join(', ')} layers on the generated En→De number-sentence corpus` +
         `${args.dataRoot ? ` under ${args.dataRoot}` : ` (${s.corpus.train} training pairs, numbers up to ${s.corpus.maxNumber})`}. ` +
         'Arms: post-LN with plain linear layers (`model.norm post`, `model.reparam none`), the same with σReparam on every linear (`model.reparam sigma`), and DeepNorm (`model.norm deepnorm`: residual scaled by α, β-scaled init). ' +
-        `All runs share the seed, data order and optimizer: AdamW β = (0.9, 0.98), peak lr ${s.lr} after ${s.warmupSteps} warmup steps, then inverse-sqrt.`,
+        `All runs of a seed share the initialisation seed and data order; every run has the same optimizer: AdamW β = (0.9, 0.98), peak lr ${s.lr} after ${s.warmupSteps} warmup steps, then inverse-sqrt. ` +
+        `Seeds: ${s.depths.map((L) => `${L}L ${seedsAt(s, L).join(', ')}`).join('; ')}.`,
+      `Unigram baseline: ${unigram.entropy.toFixed(3)} nats per target token, the entropy of the ${unigram.tokens} training target tokens (${unigram.types} types, </s> included) ` +
+        `under the runs' vocabulary — the NLL of a model that predicts by frequency alone; a stuck model sits there (ratio ≈ 1).`,
       `Every number below is computed from the runs' own steps.jsonl and evals.jsonl (and a job log's SGT_NONFINITE_LOSS); per-run files are under \`runs/\`.`,
     ],
-    tables: tables(outcomes, s.width),
+    tables: tables(outcomes, s.width, unigram.entropy),
     charts: charts(done, outcomes),
     notes: findings(outcomes),
     links: done.map((d) => ({ label: d.plan.name, href: `runs/${d.plan.name}/report.html` })),
@@ -269,7 +359,8 @@ export async function main(argv: string[]): Promise<void> {
   const paths = await writePage(args.out, page);
   await writeResults(args.out, {
     experiment: 'deep-mt', quick: args.quick, config: s.config, workers: args.workers, width: s.width, depths: s.depths,
-    trainedRule: TRAINED_RULE, divergedRule: DIVERGED_RULE, findings: findings(outcomes), runs: outcomes,
+    lr: s.lr, warmupSteps: s.warmupSteps, seeds: s.seeds, extraSeeds: s.extraSeeds, unigram,
+    trainedRule: TRAINED_RULE, divergedRule: DIVERGED_RULE, collapsedRule: COLLAPSED_RULE, findings: findings(outcomes), runs: outcomes,
   });
   console.log(`deep-mt: wrote ${paths.html} and ${paths.markdown}`);
 }

@@ -51,8 +51,8 @@ export function readmeBlocks(root = ROOT): Map<string, string> {
     columns: ['AdamW lr', 'warmup', ...methodsOf.map((m) => m.replace(/ · AdamW$/, ''))],
     rows: keys.map(([lr, wu]) => [f.lr(lr), String(wu), ...methodsOf.map((m) => cell(adamw.find((o) => o.method === m && o.lr === lr && o.warmupSteps === wu)))]),
   });
-  const deep = loadResults('deep-mt', root) as unknown as { width: string; runs: DeepOutcome[] };
-  const [depths] = deepTables(deep.runs, deep.width);
+  const deep = loadResults('deep-mt', root) as unknown as { width: string; unigram?: { entropy: number }; runs: DeepOutcome[] };
+  const [depths] = deepTables(deep.runs, deep.width, deep.unigram?.entropy);
   const iv = loadResults('intervention', root);
   const [aroundSwitch] = interventionTables(iv.around, iv.runs);
   return new Map([

@@ -21,7 +21,7 @@ function run(script: string, args: string[]): Promise<{ code: number; out: strin
   });
 }
 
-interface Step { step: number; loss: number | null; temperature: number; entropy: { heads: number[] }[] }
+interface Step { step: number; loss: number | null; temperature: number; metrics: Record<string, number>; entropy: { heads: number[] }[] }
 interface Eval { step: number; metrics: { val_top1: number } }
 
 const jsonl = <T>(path: string): T[] =>
@@ -157,7 +157,13 @@ test('deep-mt --quick: post-LN, post-LN + σReparam and DeepNorm through sigmatr
   const runs = mdTable(md, 'Per run');
   assert.deepEqual(runs.rows.map((x) => x[0]), ['postln-2L', 'postln-sigma-2L', 'deepnorm-2L']);
   const col = (name: string) => runs.header.indexOf(name);
-  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { runs: { name: string; status: string; testBleu: number; depth: number }[] };
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+    unigram: { entropy: number; tokens: number; pairs: number };
+    runs: { name: string; status: string; testBleu: number; depth: number; finalNll: number }[];
+  };
+  // The unigram baseline: an entropy of a distribution over the 400-token vocabulary, from every training pair.
+  assert.ok(results.unigram.entropy > 0 && results.unigram.entropy < Math.log(400), `unigram ${results.unigram.entropy}`);
+  assert.ok(results.unigram.tokens > results.unigram.pairs);
   for (const [i, row] of runs.rows.entries()) {
     const dir = join(out, 'runs', row[0]);
     const steps = jsonl<Step>(join(dir, 'steps.jsonl'));
@@ -168,7 +174,9 @@ test('deep-mt --quick: post-LN, post-LN + σReparam and DeepNorm through sigmatr
     assert.equal(row[col('initial loss')], initial.toFixed(3), `${row[0]} initial loss from steps.jsonl`);
     const final = mean(steps.filter((s) => s.step >= 2).map((s) => s.loss as number)); // after the 2 warmup steps
     assert.equal(row[col('final loss')], final.toFixed(3), `${row[0]} final loss from steps.jsonl`);
-    const status = final > initial ? 'diverged' : final < 0.5 * initial ? 'trained' : 'stalled';
+    const nll = mean(steps.filter((s) => s.step >= 2).map((s) => s.metrics.nll));
+    assert.equal(row[col('final NLL')], nll.toFixed(3), `${row[0]} final NLL from steps.jsonl`);
+    const status = final > initial ? 'diverged' : nll < 0.75 * results.unigram.entropy ? 'trained' : 'stalled';
     assert.ok(row[col('status')].startsWith(status), `${row[0]}: ${row[col('status')]} vs ${status}`);
     const bleu = evals.filter((e) => Number.isFinite(e.metrics.bleu)).at(-1)!.metrics.bleu;
     assert.equal(row[col('test BLEU')], bleu.toFixed(2), `${row[0]} test BLEU from evals.jsonl`);
@@ -181,7 +189,7 @@ test('deep-mt --quick: post-LN, post-LN + σReparam and DeepNorm through sigmatr
     assert.equal(json.testBleu, bleu);
     assert.equal(json.depth, 2);
     // The grid's cell shows the same final loss and BLEU.
-    assert.ok(grid.rows[0][1 + i].includes(`loss ${final.toFixed(3)}`) || json.status === 'diverged', grid.rows[0][1 + i]);
+    assert.ok(grid.rows[0][1 + i].includes(`NLL ${(nll / results.unigram.entropy).toFixed(2)}× uni`) || json.status === 'diverged', grid.rows[0][1 + i]);
   }
   // The three arms are different models: post-LN and DeepNorm have no σReparam γ, post-LN + σReparam has them.
   const params = (name: string) => Number(/"params":(\d+)/.exec(readFileSync(join(out, 'runs', `${name}.log`), 'utf8'))![1]);

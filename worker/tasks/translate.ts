@@ -175,7 +175,7 @@ export function wmtOptions(config: Readonly<Config>, log: (m: string) => void) {
   const corpora = w.corpora.split(',').map((s) => s.trim()).filter((s) => s !== '');
   return {
     root: config.data.root, src: w.src, tgt: w.tgt, valid: [w.valid], test: [w.test], vocabSize: w.vocabSize, clean: { ...w.clean },
-    maxSentences: w.vocabSentences, log, ...(corpora.length ? { trainCorpora: corpora } : {}), ...(w.workDir ? { workDir: w.workDir } : {}),
+    maxSentences: w.vocabSentences, hardLimit: w.hardVocabLimit, log, ...(corpora.length ? { trainCorpora: corpora } : {}), ...(w.workDir ? { workDir: w.workDir } : {}),
     ...(w.translator ? { translator: w.translator } : {}),
   };
 }

@@ -7,7 +7,8 @@ export const wmt = {
   valid: { doc: 'wmt: validation set name (SGM, WMT XML or aligned files under data.root, e.g. newstest2013), scored every evaluation as valid_bleu/valid_chrf.', format: 'string', default: 'newstest2013' },
   test: { doc: 'wmt: test set name (e.g. newstest2014), scored once after the last step as bleu/chrf.', format: 'string', default: 'newstest2014' },
   corpora: { doc: 'wmt: comma-separated prefixes of the training files to use (e.g. "europarl-v7,commoncrawl"); "" uses every training corpus found.', format: 'string', default: '' },
-  vocabSize: { doc: 'wmt: joint BPE vocabulary size, learned on first use from the cleaned training text (the trainer caps it at 30 000).', format: 'positive-int', default: 8000 },
+  vocabSize: { doc: 'wmt: joint BPE vocabulary size, learned on first use from the cleaned training text (past the tokenizers trainer\'s fixed 30 000 tokens, merges continue by the same greedy rule, e.g. the paper\'s ~41k).', format: 'positive-int', default: 8000 },
+  hardVocabLimit: { doc: 'wmt: a training text too small to fill vocabSize is an error (true) or gets the largest vocabulary it yields, logged with both sizes (false; SentencePiece\'s --hard_vocab_limit=false).', format: 'bool', default: false },
   vocabSentences: { doc: 'wmt: learn the vocabulary from at most this many training sentences (0: all).', format: 'count', default: 2000000 },
   clean: {
     removeEmpty: { doc: 'wmt: drop training pairs with an empty side.', format: 'bool', default: true },

@@ -3,7 +3,8 @@
 //
 // The Node binding of `tokenizers` trains only with the model's default trainer (BpeTrainer::default: 30 000
 // tokens, no special tokens). BPE merges are learned greedily and in order, so the first K merges of a longer run
-// are exactly what a run stopped at K merges learns: we train once and keep the merges that fit `vocabSize`.
+// are exactly what a run stopped at K merges learns: we train once and keep the merges that fit `vocabSize`; a
+// larger vocabulary continues the same greedy rule past the trainer's 30 000 (bpe_extend.ts).
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import tokenizers from 'tokenizers';
 import { SigmaError } from '../../../shared/errors.js';
+import { countWords, extendMerges } from './bpe_extend.js';
 
 const { Tokenizer } = tokenizers;
 const execFileAsync = promisify(execFile);
@@ -34,13 +36,22 @@ export interface VocabTrainOptions {
   normalization?: 'nfkc' | 'none';
   /** Train on at most this many sentences (the first ones; SentencePiece's input_sentence_size). 0 = all. */
   maxSentences?: number;
+  /**
+   * What a corpus too small to fill `vocabSize` gets. false (default; SentencePiece's --hard_vocab_limit=false): the
+   * largest vocabulary it yields (`size` < `requested` says so); true: an SGT_VOCAB error.
+   */
+  hardLimit?: boolean;
 }
 
 export interface TrainedVocab {
   path: string;
   hash: string;
+  /** Tokens in the file: `requested`, or fewer when the corpus yields no more merges (soft limit). */
   size: number;
+  requested: number;
   sentences: number;
+  /** Merges learned past the trainer's TRAINER_LIMIT tokens (bpe_extend.ts); 0 when the trainer sufficed. */
+  extended: number;
   merges: number;
   alphabet: number;
 }
@@ -75,8 +86,9 @@ function normalizerJson(n: 'nfkc' | 'none'): unknown {
 const METASPACE = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true };
 
 /**
- * Learns a BPE vocabulary of exactly `vocabSize` tokens from `sentences` (source and target text interleaved for a
- * joint vocabulary) and writes `<dir>/vocab.json`. Same sentences and options → same file bytes.
+ * Learns a BPE vocabulary of `vocabSize` tokens (fewer if the corpus yields fewer and the limit is soft) from
+ * `sentences` (source and target text interleaved for a joint vocabulary) and writes `<dir>/vocab.json`. Same
+ * sentences and options → same file bytes.
  */
 export async function trainVocab(sentences: AsyncIterable<string> | Iterable<string>, dir: string, o: VocabTrainOptions): Promise<TrainedVocab> {
   const normalization = o.normalization ?? 'nfkc';
@@ -144,11 +156,19 @@ export async function trainVocab(sentences: AsyncIterable<string> | Iterable<str
       }
       kept.push([a, b]);
     }
-    if (vocabList.length < o.vocabSize) {
+    let extended = 0;
+    if (vocabList.length < o.vocabSize && byId.length >= TRAINER_LIMIT) {
+      // The trainer stopped at its fixed size, not for want of pairs: continue its greedy rule (bpe_extend.ts).
+      const more = extendMerges(await countWords(textFile, normalization), vocabList, kept, o.vocabSize - vocabList.length);
+      kept.push(...more.merges);
+      vocabList.push(...more.tokens);
+      extended = more.merges.length;
+    }
+    if (vocabList.length < o.vocabSize && o.hardLimit) {
       throw new SigmaError(
         'SGT_VOCAB',
         `vocabSize ${o.vocabSize} cannot be reached: this corpus yields at most ${vocabList.length} tokens ` +
-          `(${alphabet.length} characters, ${merges.length} merges; the tokenizers trainer stops at ${TRAINER_LIMIT}); lower vocabSize`,
+          `(${alphabet.length} characters, ${kept.length} merges); lower vocabSize or make the limit soft`,
       );
     }
 
@@ -190,7 +210,7 @@ export async function trainVocab(sentences: AsyncIterable<string> | Iterable<str
     const path = join(dir, VOCAB_FILE);
     await writeFile(path + '.tmp', text);
     await rename(path + '.tmp', path);
-    return { path, hash: sha256Hex(text), size: vocabList.length, sentences: n, merges: kept.length, alphabet: alphabet.length };
+    return { path, hash: sha256Hex(text), size: vocabList.length, requested: o.vocabSize, sentences: n, merges: kept.length, extended, alphabet: alphabet.length };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

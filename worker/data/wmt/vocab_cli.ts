@@ -9,7 +9,7 @@ import { buildCache, type CacheHeader } from './cache.js';
 import { addCounts, cleanVerdict, emptyCounts, formatCounts, NO_CLEAN, resolveCleanOptions, type CleanCounts, type CleanOptions } from './clean.js';
 import { discoverCorpus, type DiscoveredCorpus } from './discover.js';
 import { readPairs, sourceFiles, type CorpusSource } from './formats.js';
-import { loadVocab, sha256Hex, trainVocab, VOCAB_FILE, type Vocab } from './vocab.js';
+import { loadVocab, sha256Hex, trainVocab, TRAINER_LIMIT, VOCAB_FILE, type Vocab } from './vocab.js';
 
 export interface TrainVocabularyOptions {
   /** data.root: the corpus directory (training/ and the dev/test files below it). */
@@ -22,7 +22,7 @@ export interface TrainVocabularyOptions {
   test?: string[];
   /** data.wmt.corpora: only training files whose names start with these (default: all found). */
   trainCorpora?: string[];
-  /** data.wmt.vocabSize (joint BPE; the paper's WMT'17 En-De uses ~41k, which the trainer caps at 30 260). */
+  /** data.wmt.vocabSize (joint BPE; the paper's WMT'17 En-De uses ~41k). */
   vocabSize: number;
   /** data.wmt.clean.*: cleaning applied to the training text before learning (and before caching). */
   clean?: Partial<CleanOptions>;
@@ -30,6 +30,11 @@ export interface TrainVocabularyOptions {
   normalization?: 'nfkc' | 'none';
   /** data.wmt.vocabSentences: learn from at most this many sentences (0 = all). */
   maxSentences?: number;
+  /**
+   * data.wmt.hardVocabLimit: a corpus that cannot fill vocabSize is an error (true) or gets a smaller vocabulary,
+   * logged with both sizes (false). Not part of the vocabulary's identity: both give the same file when it fills.
+   */
+  hardLimit?: boolean;
   /** Where the vocabulary (and cache) live; default <root>/.sigmatrain, or a temp dir when root is read-only. */
   workDir?: string;
   /** Retrain even when a vocabulary from the same inputs exists (it is overwritten). */
@@ -131,15 +136,23 @@ export async function trainVocabulary(opts: TrainVocabularyOptions): Promise<Voc
     }
     const v = await loadVocab(dir);
     if (v.hash !== old.hash) throw new SigmaError('SGT_VOCAB', `${v.path} changed since it was learned (hash ${v.hash} ≠ ${old.hash}); relearn it with force`);
-    log(`vocabulary ${v.path} (${v.size} tokens, sha256 ${v.hash.slice(0, 12)}) reused`);
+    if (v.size < opts.vocabSize && opts.hardLimit) {
+      throw new SigmaError('SGT_VOCAB', `${v.path} has ${v.size} tokens, fewer than data.wmt.vocabSize ${opts.vocabSize} (learned with a soft limit); lower vocabSize, or relearn it with force`);
+    }
+    log(`vocabulary ${v.path} (${v.size} tokens${v.size < opts.vocabSize ? `, fewer than the ${opts.vocabSize} asked for: the training text yields no more` : ''}, sha256 ${v.hash.slice(0, 12)}) reused`);
     return { path: v.path, hash: v.hash, size: v.size, reused: true, counts: emptyCounts(), dir };
   }
   const counts = emptyCounts();
   log(`learning a joint ${opts.src}/${opts.tgt} vocabulary of ${opts.vocabSize} from ${corpus.train.length} training corpora`);
-  const t = await trainVocab(trainingText(corpus.train, clean, counts), dir, { vocabSize: opts.vocabSize, normalization, maxSentences: opts.maxSentences ?? 0 });
+  const t = await trainVocab(trainingText(corpus.train, clean, counts), dir, {
+    vocabSize: opts.vocabSize, normalization, maxSentences: opts.maxSentences ?? 0, hardLimit: opts.hardLimit ?? false,
+  });
+  if (t.size < t.requested) {
+    log(`vocabulary ${t.path}: ${t.size} tokens, fewer than the ${t.requested} asked for (data.wmt.vocabSize): the training text yields no more merges (data.wmt.hardVocabLimit false)`);
+  }
   const meta: VocabMeta = { options, sources, hash: t.hash };
   await writeFile(join(dir, 'vocab.meta.json'), JSON.stringify(meta, null, 1));
-  log(`vocabulary ${t.path}: ${t.size} tokens (${t.alphabet} characters, ${t.merges} merges) from ${t.sentences} sentences, sha256 ${t.hash.slice(0, 12)}; cleaning ${formatCounts(counts)}`);
+  log(`vocabulary ${t.path}: ${t.size} tokens (${t.alphabet} characters, ${t.merges} merges${t.extended ? `, ${t.extended} of them past the tokenizers trainer's ${TRAINER_LIMIT} tokens` : ''}) from ${t.sentences} sentences, sha256 ${t.hash.slice(0, 12)}; cleaning ${formatCounts(counts)}`);
   return { path: t.path, hash: t.hash, size: t.size, reused: false, counts, dir };
 }
 

@@ -86,10 +86,22 @@ describe('subword vocabulary', () => {
     assert.equal(await v.decode(Int32Array.from([v.bos, ...ids, v.eos, v.pad])), 'one hundred');
   });
 
+  it('soft limit (the default): a corpus that cannot fill vocabSize gets every token it yields, and says so', async () => {
+    // "a b" / "b a": 4 specials + 256 bytes + alphabet {▁, a, b} + merges "▁a", "▁b" = 265 tokens at most.
+    const dir = await mkdtemp(join(tmpdir(), 'vocab-'));
+    const t = await trainVocab(['a b', 'b a'], dir, { vocabSize: 5000 });
+    assert.equal(t.requested, 5000);
+    assert.equal(t.size, 265);
+    const v = await loadVocab(dir);
+    assert.equal(v.size, 265);
+    assert.deepEqual([...(await v.encode('a b'))].length, 2);
+    assert.equal(await v.decode(await v.encode('b a')), 'b a');
+  });
+
   it('errors: too small a vocabulary, one the corpus cannot fill, a missing file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vocab-'));
     await assert.rejects(trainVocab(['a b'], dir, { vocabSize: 100 }), (e: unknown) => e instanceof SigmaError && e.code === 'SGT_VOCAB' && /≥ 261/.test(e.message));
-    await assert.rejects(trainVocab(['a b', 'b a'], dir, { vocabSize: 5000 }), (e: unknown) => e instanceof SigmaError && /cannot be reached/.test(e.message));
+    await assert.rejects(trainVocab(['a b', 'b a'], dir, { vocabSize: 5000, hardLimit: true }), (e: unknown) => e instanceof SigmaError && /cannot be reached/.test(e.message));
     await assert.rejects(loadVocab(join(dir, 'nope')), (e: unknown) => e instanceof SigmaError && e.code === 'SGT_VOCAB' && /nope/.test(e.message));
   });
 });

@@ -48,4 +48,20 @@ describe('trainVocabulary / prepareWmt', () => {
     assert.equal(c.reused, false);
     assert.equal(c.counts.kept, 6);
   });
+
+  it('a corpus too small for vocabSize: a smaller vocabulary logged with both sizes (soft), or SGT_VOCAB (hardLimit)', async () => {
+    const root = join(await mkdtemp(join(tmpdir(), 'wmt-cli-')), 'corpus');
+    await cp(join(FIX, 'corpus'), root, { recursive: true });
+    const logs: string[] = [];
+    const opts = { root, src: 'en', tgt: 'de', valid: ['newstest2016'], test: ['newstest2021'], vocabSize: 5000, threads: 1, log: (m: string) => logs.push(m) };
+    await assert.rejects(trainVocabulary({ ...opts, hardLimit: true }), (e: unknown) => e instanceof SigmaError && e.code === 'SGT_VOCAB' && /5000 cannot be reached/.test(e.message));
+    const a = await trainVocabulary(opts);
+    assert.ok(a.size > 300 && a.size < 5000, `size ${a.size}`);
+    assert.ok(logs.some((m) => m.includes(`${a.size} tokens, fewer than the 5000 asked for`)), logs.join('\n'));
+    const p = await prepareWmt(opts);
+    assert.equal(p.vocab.size, a.size);
+    // Reused: said again; a hard limit now refuses the smaller file instead of training with it.
+    assert.ok(logs.some((m) => m.includes('reused') && m.includes('fewer than the 5000 asked for')), logs.join('\n'));
+    await assert.rejects(trainVocabulary({ ...opts, hardLimit: true }), (e: unknown) => e instanceof SigmaError && e.code === 'SGT_VOCAB' && new RegExp(`has ${a.size} tokens, fewer than data.wmt.vocabSize 5000`).test(e.message));
+  });
 });
