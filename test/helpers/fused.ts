@@ -45,7 +45,7 @@ function lossAlong(c: Case, r: tf.Tensor, p: tf.Tensor[], v: tf.Tensor[], t: num
 }
 
 /** Central differences with one Richardson step (error O(h⁴)) of a function of t at 0. */
-function richardson(f: (t: number) => number | Float64Array, h: number): Float64Array {
+export function richardson(f: (t: number) => number | Float64Array, h: number): Float64Array {
   const d = (s: number): Float64Array => {
     const a = f(s);
     const b = f(-s);

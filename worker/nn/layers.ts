@@ -5,6 +5,7 @@ import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from '
 import { declareAttention, applyAttention, type AttentionRef } from './attention.js';
 import { SpecBuilder, filled, get, type TensorMap } from './params.js';
 import * as fused from '../kernels/fused/index.js';
+import { FUSED_KERNELS, fusedKernelsActive } from '../kernels/composite/index.js';
 
 export type NormMode = 'pre' | 'post' | 'none' | 'deepnorm';
 
@@ -35,6 +36,7 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
 /** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). One fused op when on. */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
+  if (fusedKernelsActive()) return tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor;
   const c = Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
@@ -143,7 +145,7 @@ export function applyBlock(ref: BlockRef, params: TensorMap, buffers: TensorMap,
   const sqNorm = (t: tf.Tensor): tf.Tensor => tf.sqrt(tf.max(tf.sum(tf.square(t), -1)));
   const maxTokenNorm = (fused.fusedOpsEnabled()
     ? fused.untaped(sqNorm, attnIn) // a diagnostic: off the tape
-    : sqNorm(attnIn)) as tf.Scalar;
+    : fusedKernelsActive() ? tf.engine().runKernel(FUSED_KERNELS.maxRowNorm, { x: attnIn }, {}) as tf.Tensor : sqNorm(attnIn)) as tf.Scalar;
   const a = applyAttention(ref.attn, params, buffers, {
     x: attnIn,
     keyMask: o.keyMask,

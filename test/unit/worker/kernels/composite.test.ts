@@ -1,0 +1,206 @@
+// worker/kernels/composite: the fused Transformer-layer kernels (issue 14). On every backend: a whole block's value,
+// entropy, token norm, power step and every gradient are bitwise those of the unfused composition (the kernels run
+// the same kernels inside); H·v through them matches finite differences of the gradient; a layer is ≤ 120 kernels;
+// nothing leaks (tensors nor backend buffers).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { gradient, hessianVectorProduct } from '../../../../worker/diagnostics/hvp.js';
+import { fusedKernelsActive, setFusedKernels } from '../../../../worker/kernels/composite/index.js';
+import { countKernels } from '../../../../worker/kernels/count.js';
+import { applyAttention, declareAttention } from '../../../../worker/nn/attention.js';
+import { applyBlock, declareBlock, type BlockRef, type NormMode } from '../../../../worker/nn/layers.js';
+import { powerStep, type ReparamMode } from '../../../../worker/nn/linear.js';
+import { SpecBuilder } from '../../../../worker/nn/params.js';
+import { Rng } from '../../../../worker/rng.js';
+import { forEachBackend } from '../../../helpers/backends.js';
+import { randn, richardson } from '../../../helpers/fused.js';
+import { relErr } from '../../../helpers/numeric.js';
+
+const B = 3, T = 5, DIM = 16, HEADS = 2, MLP = 32;
+
+/** Runs fn with the fused kernels on or off inside a scope (restoring the switch). */
+function withKernels<R>(on: boolean, fn: () => R): R {
+  setFusedKernels(on);
+  tf.engine().startScope();
+  try {
+    return fn();
+  } finally {
+    tf.engine().endScope();
+    setFusedKernels(true);
+  }
+}
+
+/** Elements that differ in their bits (NaN = NaN), per tensor. */
+function assertBitwise(got: Float32Array[], want: Float32Array[], what: string[]): void {
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => {
+    assert.equal(g.length, want[i].length, `${what[i]}: length`);
+    let diff = 0;
+    let worst = 0;
+    for (let j = 0; j < g.length; j++) {
+      if (Object.is(g[j], want[i][j]) || (Number.isNaN(g[j]) && Number.isNaN(want[i][j]))) continue;
+      diff++;
+      worst = Math.max(worst, Math.abs(g[j] - want[i][j]));
+    }
+    assert.equal(diff, 0, `${what[i]}: ${diff} of ${g.length} elements differ from the unfused path (largest |diff| ${worst})`);
+  });
+}
+
+interface BlockCase {
+  ref: BlockRef;
+  names: string[];
+  params: tf.Tensor[];
+  buffers: Map<string, tf.Tensor>;
+  x: tf.Tensor3D;
+  r: tf.Tensor;
+}
+
+function blockCase(reparam: ReparamMode, norm: NormMode, seed: number): BlockCase {
+  const b = new SpecBuilder();
+  const ref = declareBlock(b, 0, {
+    dim: DIM, heads: HEADS, mlpDim: MLP, qkv: 'joint', norm, depth: 4, dropPath: 0,
+    linear: { reparam, gammaInit: 'one', initStd: 0.3 },
+  }, new Rng(seed));
+  const rng = new Rng(seed + 1);
+  // γ ≠ 1 and norms ≠ (1, 0), so that every parameter's gradient path carries weight.
+  const params = b.params.map((p) => tf.tensor(p.kind === 'weight' || p.kind === 'bias' ? p.init.map((v) => v + 0.05 * rng.normal32()) : p.init.map((v) => v + 0.2 * rng.normal32()), p.shape));
+  const buffers = new Map(b.buffers.map((s) => [s.name, tf.tensor(s.init, s.shape)]));
+  const x = randn(rng, [B, T, DIM]) as tf.Tensor3D;
+  return { ref, names: b.params.map((p) => p.name), params, buffers, x, r: randn(rng, [B, T, DIM]) };
+}
+
+const OPTS = { temperature: 0.7, training: true, dropout: 0, attnDropout: 0, seed: 1 };
+
+/** Power step of the block's σReparam linears, then the block: Σ out ⊙ R, entropy, token norm, u/v, gradients. */
+function runBlock(c: BlockCase, params: tf.Tensor[] = c.params): Float32Array[] {
+  const buffers = new Map(c.buffers);
+  for (const [name, u] of c.buffers) {
+    if (!name.endsWith('.u')) continue;
+    const w = params[c.names.indexOf(name.replace(/\.u$/, '.weight'))] as tf.Tensor2D;
+    const s = powerStep(w, u as tf.Tensor1D, 2);
+    buffers.set(name, s.u);
+    buffers.set(name.replace(/\.u$/, '.v'), s.v);
+  }
+  const diag: tf.Tensor[] = [];
+  const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+    const out = applyBlock(c.ref, new Map(c.names.map((n, i) => [n, ps[i]])), buffers, c.x, OPTS);
+    diag.push(tf.keep(out.entropy), tf.keep(out.maxTokenNorm));
+    return tf.sum(tf.mul(out.x, c.r)) as tf.Scalar;
+  })(params);
+  const bufs = [...buffers.entries()].filter(([n]) => !c.buffers.has(n) || buffers.get(n) !== c.buffers.get(n)).map(([, t]) => t);
+  const out = [value, ...diag, ...grads, ...bufs].map((t) => t.dataSync().slice() as Float32Array);
+  tf.dispose(diag);
+  return out;
+}
+
+const labels = (c: BlockCase): string[] => ['loss', 'entropy', 'max token norm', ...c.names.map((n) => `d ${n}`), 'u, v'];
+
+forEachBackend((backend) => {
+  for (const [reparam, norm] of [['sigma', 'none'], ['sigma', 'pre'], ['none', 'pre'], ['none', 'post']] as const) {
+    test(`[${backend}] ${reparam === 'sigma' ? 'σReparam' : 'plain'} ${norm}-LN block: value, entropy, token norm, u/v and every gradient are the unfused path's bits`, () => {
+      const c = blockCase(reparam, norm, 5);
+      assert.ok(fusedKernelsActive(), 'the fused kernels are registered and on by default');
+      const fusedOut = withKernels(true, () => runBlock(c));
+      const plainOut = withKernels(false, () => runBlock(c));
+      assertBitwise(fusedOut, plainOut, labels(c));
+    });
+  }
+
+  test(`[${backend}] masked and cross attention (causal + key mask, separate q/k/v): value, entropy and gradients are the unfused path's bits`, () => {
+    const rng = new Rng(31);
+    const b = new SpecBuilder();
+    const self = declareAttention(b, 'self', DIM, HEADS, 'joint', { reparam: 'sigma', gammaInit: 'one', initStd: 0.3 }, new Rng(2));
+    const cross = declareAttention(b, 'cross', DIM, HEADS, 'separate', { reparam: 'none', gammaInit: 'one', initStd: 0.3 }, new Rng(3));
+    const names = b.params.map((p) => p.name);
+    const params = b.params.map((p) => tf.tensor(p.init, p.shape));
+    const buffers = new Map(b.buffers.map((s) => [s.name, tf.tensor(s.init, s.shape)]));
+    const x = randn(rng, [B, T, DIM]) as tf.Tensor3D;
+    const ctx = randn(rng, [B, T + 2, DIM]) as tf.Tensor3D;
+    const keyMask = tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]);
+    const ctxMask = tf.tensor2d([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0, 0]]);
+    const r = randn(rng, [B, T, DIM]);
+    const run = (): Float32Array[] => {
+      const ents: tf.Tensor[] = [];
+      const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+        const p = new Map(names.map((n, i) => [n, ps[i]]));
+        const a = applyAttention(self, p, buffers, { x, causal: true, keyMask, temperature: 1 });
+        const c = applyAttention(cross, p, buffers, { x: a.y, context: ctx, keyMask: ctxMask, queryMask: keyMask, temperature: 2 });
+        ents.push(tf.keep(a.entropy), tf.keep(c.entropy));
+        return tf.sum(tf.mul(c.y, r)) as tf.Scalar;
+      })(params);
+      const out = [value, ...ents, ...grads].map((t) => t.dataSync().slice() as Float32Array);
+      tf.dispose(ents);
+      return out;
+    };
+    assertBitwise(withKernels(true, run), withKernels(false, run), ['loss', 'self entropy', 'cross entropy', ...names.map((n) => `d ${n}`)]);
+  });
+
+  test(`[${backend}] σReparam block: gradient and H·v through the fused kernels match finite differences`, (t) => {
+    const c = blockCase('sigma', 'none', 9);
+    const rng = new Rng(40);
+    const v = c.params.map((p) => randn(rng, p.shape));
+    // u, v fixed (one power step from the stored ones, as a training step takes them): the loss is smooth in θ.
+    const loss = (ps: tf.Tensor[]): tf.Scalar => tf.sum(tf.mul(applyBlock(c.ref, new Map(c.names.map((n, i) => [n, ps[i]])), c.buffers, c.x, OPTS).x, c.r)) as tf.Scalar;
+    const data = (ts: tf.Tensor[]): Float64Array => Float64Array.from(ts.flatMap((x) => Array.from(x.dataSync())));
+    withKernels(true, () => {
+      const g = data(gradient(loss, c.params));
+      const gv = g.reduce((s, gi, i) => s + gi * data(v)[i], 0);
+      const along = (s: number): number => tf.tidy(() => loss(c.params.map((p, i) => tf.add(p, tf.mul(v[i], s)))).dataSync()[0]);
+      const fd = richardson(along, 1e-2)[0];
+      t.diagnostic(`∇f·v ${gv} vs finite differences ${fd}`);
+      assert.ok(Math.abs(gv - fd) <= 2e-3 * Math.abs(fd) + 1e-3, `∇f·v ${gv} vs ${fd}`);
+      const hv = data(hessianVectorProduct(loss, c.params, v));
+      const fdH = richardson((s) => {
+        tf.engine().startScope();
+        try {
+          return data(gradient(loss, c.params.map((p, i) => tf.add(p, tf.mul(v[i], s)))));
+        } finally {
+          tf.engine().endScope();
+        }
+      }, 1e-2);
+      const err = relErr(hv, fdH);
+      t.diagnostic(`H·v relative error ${err.toExponential(2)} (‖H·v‖ ${Math.hypot(...fdH).toExponential(2)})`);
+      assert.ok(err <= 2e-3, `H·v relative error ${err}`);
+      const hvPlain = withKernels(false, () => data(hessianVectorProduct(loss, c.params, v)));
+      assert.ok(relErr(hv, hvPlain) <= 1e-4, `H·v fused vs unfused: relative difference ${relErr(hv, hvPlain)}`);
+    });
+  });
+
+  test(`[${backend}] one σReparam layer (power step, forward, backward) is ≤ 120 kernels, and nothing leaks`, async () => {
+    const c = blockCase('sigma', 'none', 5);
+    const layer = () => tf.tidy(() => runBlockTensors(c));
+    const count = async (on: boolean): Promise<number> => {
+      setFusedKernels(on);
+      try {
+        return (await countKernels(layer)).total;
+      } finally {
+        setFusedKernels(true);
+      }
+    };
+    const fusedCount = await count(true);
+    const plainCount = await count(false);
+    assert.ok(fusedCount <= 120, `fused: ${fusedCount} kernels per layer`);
+    assert.ok(fusedCount * 4 <= plainCount, `fused ${fusedCount} vs unfused ${plainCount} kernels: expected ≥ 4× fewer`);
+    tf.dispose(layer());
+    const before = { tensors: tf.memory().numTensors, buffers: tf.engine().backend.numDataIds() };
+    for (let i = 0; i < 3; i++) tf.dispose(layer());
+    assert.deepEqual({ tensors: tf.memory().numTensors, buffers: tf.engine().backend.numDataIds() }, before, 'tensors or backend buffers leaked');
+  });
+});
+
+/** runBlock without the read-back: what one layer's step dispatches. */
+function runBlockTensors(c: BlockCase): tf.Tensor[] {
+  const buffers = new Map(c.buffers);
+  for (const [name, u] of c.buffers) {
+    if (!name.endsWith('.u')) continue;
+    const s = powerStep(c.params[c.names.indexOf(name.replace(/\.u$/, '.weight'))] as tf.Tensor2D, u as tf.Tensor1D, 1);
+    buffers.set(name, s.u);
+    buffers.set(name.replace(/\.u$/, '.v'), s.v);
+  }
+  const { grads } = tf.valueAndGrads((...ps: tf.Tensor[]) =>
+    tf.sum(tf.mul(applyBlock(c.ref, new Map(c.names.map((n, i) => [n, ps[i]])), buffers, c.x, OPTS).x, c.r)) as tf.Scalar)(c.params);
+  return grads;
+}
