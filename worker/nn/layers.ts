@@ -26,6 +26,9 @@ export function declareLayerNorm(b: SpecBuilder, name: string, dim: number): Nor
 /** LayerNorm over the last axis, eps 1e-6 (ViT's choice). One fused op when the fused ops are on. */
 export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.layerNorm(x, get(params, ref.scale), get(params, ref.shift), 1e-6);
+  if (fusedKernelsActive()) {
+    return tf.engine().runKernel(FUSED_KERNELS.layerNorm, { x, scale: get(params, ref.scale), shift: get(params, ref.shift) }, { eps: 1e-6 }) as tf.Tensor;
+  }
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
   const variance = tf.mean(tf.square(xc), -1, true);

@@ -70,7 +70,8 @@ export function linearBackward<T>(o: Ops<T>, dy: T, p: LinearInputs<T>, bias: bo
   const ds = o.reshape(o.sum(o.mul(dWeff, p.w), [0, 1]), []);
   const dGamma = o.div(ds, sigma);
   const dSigma = o.neg(o.div(o.mul(ds, p.gamma), o.square(sigma)));
-  const duw = o.mul(o.mul(o.reshape(dSigma, [1]), o.ones([outF])), p.v!); // [out]
+  // Sum's gradient broadcasts dσ through a ones tensor: x·1 is exact, so broadcasting in the product is the same.
+  const duw = o.mul(o.reshape(dSigma, [1]), p.v!); // [out]
   const dWsigma = o.matMul(o.reshape(p.u!, [1, -1]), o.reshape(duw, [1, outF]), true, false); // [in, out]
   return [dx, o.add(dWdirect, dWsigma), dGamma, db];
 }
@@ -111,6 +112,35 @@ export function layerNormForward<T>(o: Ops<T>, x: T, scale: T, shift: T, eps: nu
   const xc = o.sub(x, o.mean(x, -1, true));
   const y = o.mul(xc, o.rsqrt(o.add(o.mean(o.square(xc), -1, true), eps)));
   return o.add(o.mul(y, scale), shift);
+}
+
+/**
+ * [dx, dscale, dshift] of layerNormForward, term by term as autodiff computes them (xc = x − μ, r = (var + ε)^−½):
+ *   dŷ = d·scale;  dxc = dŷ·r + (−½ Σ dŷ·xc · (var+ε)^−1.5 / D)·2xc;  dx = dxc − Σ dxc / D.
+ * Autodiff adds the two terms of dx into x's gradient one at a time, after whatever else x feeds (a residual):
+ * here they are summed first, the one difference in rounding from the unfused path.
+ */
+export function layerNormBackward<T>(o: Ops<T>, d: T, x: T, scale: T, eps: number): [T, T, T] {
+  const shape = o.shape(x);
+  const last = shape.length - 1;
+  const lead = shape.slice(0, -1).map((_, i) => i);
+  const D = shape[last];
+  const keep = [...shape.slice(0, -1), 1];
+  const xc = o.sub(x, o.mean(x, -1, true));
+  const ve = o.add(o.mean(o.square(xc), -1, true), eps);
+  const r = o.rsqrt(ve);
+  const y = o.mul(xc, r);
+  const dShift = o.reshape(o.sum(d, lead), [D]);
+  const dy = o.mul(d, scale);
+  const dScale = o.reshape(o.sum(o.mul(d, y), lead), [D]);
+  const dxc1 = o.mul(dy, r);
+  const dr = o.reshape(o.sum(o.mul(dy, xc), [last]), keep);
+  const dve = o.neg(o.div(dr, o.mul(o.pow(ve, 1.5), 2)));
+  // Mean's gradient broadcasts through a ones tensor before dividing by D: the same values broadcast here.
+  const dsq = o.div(dve, D);
+  const dxc = o.add(dxc1, o.mul(dsq, o.mul(xc, 2)));
+  const dMean = o.reshape(o.neg(o.sum(dxc, [last])), keep);
+  return [o.add(dxc, o.div(dMean, D)), dScale, dShift];
 }
 
 // ---- largest token norm (a diagnostic: no gradient) ---------------------------------------------------------------

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  attentionBackward, attentionForward, geluBackward, geluForward, layerNormForward, linearBackward, linearForward,
+  attentionBackward, attentionForward, geluBackward, geluForward, layerNormBackward, layerNormForward, linearBackward, linearForward,
   maxRowNormFormula, powerStepFormula, type AttentionAttrs, type AttentionInputs, type LinearInputs,
 } from './formulas.js';
 import { KernelOps, tapeOps } from './ops.js';
@@ -86,6 +86,7 @@ function kernelsFor(backendName: string): Array<[string, tf.KernelFunc]> {
     [FUSED_KERNELS.gelu, k((o, i) => [geluForward(o, i['x']!)])],
     [FUSED_KERNELS.geluGrad, k((o, i) => [geluBackward(o, i['dy']!, i['x']!)])],
     [FUSED_KERNELS.layerNorm, k((o, i, a) => [layerNormForward(o, i['x']!, i['scale']!, i['shift']!, Number(a['eps']))])],
+    [FUSED_KERNELS.layerNormGrad, k((o, i, a) => layerNormBackward(o, i['dy']!, i['x']!, i['scale']!, Number(a['eps'])))],
     ...ATTENTION_VARIANTS.map(({ joint, masks }): [string, tf.KernelFunc] =>
       [attentionKernelName(joint, masks), k((o, i, a) => attentionForward(o, attentionInputs(i), attentionAttrs(a)))]),
     [FUSED_KERNELS.attentionGrad, k((o, i, a) => attentionBackward(o, i['dy']!, attentionInputs(i), attentionAttrs(a)))],
@@ -163,6 +164,11 @@ function gradients(): tf.GradConfig[] {
       kernelName: FUSED_KERNELS.gelu, inputsToSave: ['x'],
       gradFunc: (dy, [x], attrs) => backward(FUSED_KERNELS.geluGrad, ['x'], { dy: dy as tf.Tensor, x }, attrs,
         () => [geluBackward(tapeOps, dy as tf.Tensor, x)]),
+    },
+    {
+      kernelName: FUSED_KERNELS.layerNorm, inputsToSave: ['x', 'scale'],
+      gradFunc: (dy, [x, scale], attrs) => backward(FUSED_KERNELS.layerNormGrad, ['x', 'scale', 'shift'], { dy: dy as tf.Tensor, x, scale }, attrs,
+        () => layerNormBackward(tapeOps, dy as tf.Tensor, x, scale, Number(attrs['eps']))),
     },
     // A diagnostic (Theorem 3.1's token norm): no gradient, like a value read off the tape.
     { kernelName: FUSED_KERNELS.maxRowNorm, inputsToSave: [], gradFunc: () => ({}) },

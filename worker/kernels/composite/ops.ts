@@ -31,8 +31,6 @@ export interface Ops<T> {
   transpose(x: T, perm: number[]): T;
   split(x: T, n: number, axis: number): T[];
   concat(xs: T[], axis: number): T;
-  /** A float32 tensor of ones (tf.ones: made from values, no kernel). */
-  ones(shape: number[]): T;
   /** Softmax over the last axis (the Softmax kernel, as the LogSoftmax gradient runs it). */
   softmax(x: T): T;
   /** The LogSoftmax kernel over the last axis (kernels/log_softmax.ts on cpu/wasm). */
@@ -65,7 +63,6 @@ export const tapeOps: Ops<tf.Tensor> = {
   transpose: (x, perm) => tf.transpose(x, perm),
   split: (x, n, axis) => tf.split(x, n, axis),
   concat: (xs, axis) => tf.concat(xs, axis),
-  ones: (shape) => tf.ones(shape),
   softmax: (x) => tf.engine().runKernel(tf.Softmax, { logits: x }, { dim: x.rank - 1 }) as tf.Tensor,
   logSoftmax: (x) => tf.engine().runKernel(tf.LogSoftmax, { logits: x }, { axis: x.rank - 1 }) as tf.Tensor,
 };
@@ -189,9 +186,6 @@ export class KernelOps implements Ops<tf.TensorInfo> {
   }
   concat(xs: tf.TensorInfo[], axis: number): tf.TensorInfo {
     return this.run(tf.Concat, xs as unknown as tf.NamedTensorInfoMap, { axis });
-  }
-  ones(shape: number[]): tf.TensorInfo {
-    return this.constant(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1));
   }
   softmax(x: tf.TensorInfo): tf.TensorInfo {
     return this.run(tf.Softmax, { logits: x }, { dim: x.shape.length - 1 });
