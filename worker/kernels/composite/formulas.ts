@@ -143,6 +143,29 @@ export function layerNormBackward<T>(o: Ops<T>, d: T, x: T, scale: T, eps: numbe
   return [o.add(dxc, o.div(dMean, D)), dScale, dShift];
 }
 
+// ---- AdamW, one parameter tensor (optim/adamw.ts; off the tape) ----------------------------------------------------
+
+export interface AdamWAttrs {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** The parameter's learning rate (group scale included) and weight decay. */
+  lr: number;
+  weightDecay: number;
+  /** Bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ. */
+  bc1: number;
+  bc2: number;
+}
+
+/** → [p', m', v']:  m' = β₁m + (1−β₁)g;  v' = β₂v + (1−β₂)g²;  p' = p(1 − lr·wd) − (m'/(√v'/√bc2 + ε))·lr/bc1. */
+export function adamwFormula<T>(o: Ops<T>, p: T, g: T, m: T, v: T, a: AdamWAttrs): [T, T, T] {
+  const m1 = o.add(o.mul(m, a.beta1), o.mul(g, 1 - a.beta1));
+  const v1 = o.add(o.mul(v, a.beta2), o.mul(o.square(g), 1 - a.beta2));
+  const decayed = a.weightDecay > 0 ? o.mul(p, 1 - a.lr * a.weightDecay) : p;
+  const denom = o.add(o.div(o.sqrt(v1), Math.sqrt(a.bc2)), a.eps);
+  return [o.sub(decayed, o.mul(o.div(m1, denom), a.lr / a.bc1)), m1, v1];
+}
+
 // ---- largest token norm (a diagnostic: no gradient) ---------------------------------------------------------------
 
 /** max_t ‖x_t‖ over the last axis as √(max Σ x²); x [..., d] → []. */

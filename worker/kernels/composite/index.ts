@@ -9,8 +9,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  attentionBackward, attentionForward, geluBackward, geluForward, layerNormBackward, layerNormForward, linearBackward, linearForward,
-  maxRowNormFormula, powerStepFormula, type AttentionAttrs, type AttentionInputs, type LinearInputs,
+  adamwFormula, attentionBackward, attentionForward, geluBackward, geluForward, layerNormBackward, layerNormForward,
+  linearBackward, linearForward, maxRowNormFormula, powerStepFormula, type AdamWAttrs, type AttentionAttrs,
+  type AttentionInputs, type LinearInputs,
 } from './formulas.js';
 import { KernelOps, tapeOps } from './ops.js';
 
@@ -24,6 +25,7 @@ export const FUSED_KERNELS = {
   layerNormGrad: 'FusedLayerNormGrad',
   attentionGrad: 'FusedAttentionGrad',
   maxRowNorm: 'MaxRowNorm',
+  adamw: 'FusedAdamW',
 } as const;
 
 /** The linear kernel for a σReparam (x, w, gamma, u, v) or plain (x, w) layer, with or without a bias b. */
@@ -91,6 +93,7 @@ function kernelsFor(backendName: string): Array<[string, tf.KernelFunc]> {
       [attentionKernelName(joint, masks), k((o, i, a) => attentionForward(o, attentionInputs(i), attentionAttrs(a)))]),
     [FUSED_KERNELS.attentionGrad, k((o, i, a) => attentionBackward(o, i['dy']!, attentionInputs(i), attentionAttrs(a)))],
     [FUSED_KERNELS.maxRowNorm, k((o, i) => [maxRowNormFormula(o, i['x']!)])],
+    [FUSED_KERNELS.adamw, k((o, i, a) => adamwFormula(o, i['p']!, i['g']!, i['m']!, i['v']!, a as unknown as AdamWAttrs))],
   ];
 }
 

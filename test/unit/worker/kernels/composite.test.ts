@@ -14,6 +14,7 @@ import { applyAttention, declareAttention } from '../../../../worker/nn/attentio
 import { applyBlock, declareBlock, type BlockRef, type NormMode } from '../../../../worker/nn/layers.js';
 import { powerStep, type ReparamMode } from '../../../../worker/nn/linear.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
+import { AdamW } from '../../../../worker/optim/adamw.js';
 import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { randn, richardson } from '../../../helpers/fused.js';
@@ -199,6 +200,22 @@ forEachBackend((backend) => {
     const before = { tensors: tf.memory().numTensors, buffers: tf.engine().backend.numDataIds() };
     for (let i = 0; i < 3; i++) tf.dispose(layer());
     assert.deepEqual({ tensors: tf.memory().numTensors, buffers: tf.engine().backend.numDataIds() }, before, 'tensors or backend buffers leaked');
+  });
+});
+
+forEachBackend((backend) => {
+  test(`[${backend}] AdamW as one kernel per tensor: parameters and moments after 3 steps are the composition's bits`, () => {
+    const run = (on: boolean): Float32Array[] => withKernels(on, () => {
+      const rng = new Rng(50);
+      const params = new Map([['w', tf.variable(randn(rng, [7, 5]))], ['gamma', tf.variable(tf.scalar(1.1))]]);
+      const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, groups: (n) => ({ lrScale: n === 'gamma' ? 0.5 : 1, weightDecay: n === 'w' ? 0.05 : 0, excludeFromAdaptation: false }) });
+      for (let s = 0; s < 3; s++) opt.step(params, new Map([['w', randn(rng, [7, 5])], ['gamma', randn(rng, [])]]), 1e-2);
+      const slots = (opt as unknown as { slots: Map<string, Map<string, tf.Tensor>> }).slots;
+      return [...params.values(), ...[...slots.values()].flatMap((m) => [...m.values()])].map((t) => t.dataSync().slice() as Float32Array);
+    });
+    const fusedOut = run(true);
+    assert.equal(fusedOut.length, 6);
+    assertBitwise(fusedOut, run(false), ['w', 'gamma', 'm/w', 'm/gamma', 'v/w', 'v/gamma']);
   });
 });
 
