@@ -192,8 +192,9 @@ function kernelAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMa
   masks.forEach((m, i) => { inputs[`mask${i + 1}`] = m; });
   const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
   if (qMask) inputs['queryMask'] = qMask;
-  const [out, entropy] = tf.engine().runKernel(attentionKernelName(joint, masks.length), inputs,
+  const [out, entropy, ...kept] = tf.engine().runKernel(attentionKernelName(joint, masks.length), inputs,
     { heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature) }) as tf.Tensor[];
+  tf.dispose(kept); // logits and probabilities: the gradient keeps its own references
   const y = applyLinear(ref.proj, params, buffers, out) as tf.Tensor3D;
   return { y, entropy: entropy as tf.Tensor1D };
 }

@@ -27,7 +27,7 @@ export function declareLayerNorm(b: SpecBuilder, name: string, dim: number): Nor
 export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.layerNorm(x, get(params, ref.scale), get(params, ref.shift), 1e-6);
   if (fusedKernelsActive()) {
-    return tf.engine().runKernel(FUSED_KERNELS.layerNorm, { x, scale: get(params, ref.scale), shift: get(params, ref.shift) }, { eps: 1e-6 }) as tf.Tensor;
+    return first(tf.engine().runKernel(FUSED_KERNELS.layerNorm, { x, scale: get(params, ref.scale), shift: get(params, ref.shift) }, { eps: 1e-6 }) as tf.Tensor[]);
   }
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
@@ -39,10 +39,16 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
 /** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). One fused op when on. */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
-  if (fusedKernelsActive()) return tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor;
+  if (fusedKernelsActive()) return first(tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor[]);
   const c = Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** A fused kernel's first output; the others are intermediates its gradient keeps (its own references): freed here. */
+function first(outs: tf.Tensor[]): tf.Tensor {
+  tf.dispose(outs.slice(1));
+  return outs[0];
 }
 
 export interface MlpRef {

@@ -85,20 +85,25 @@ function geluInner<T>(o: Ops<T>, x: T): T {
   return o.mul(o.add(x, o.mul(o.pow(x, 3), GELU_A)), GELU_C);
 }
 
-/** ½x(1 + tanh(c(x + a x³))) */
-export function geluForward<T>(o: Ops<T>, x: T): T {
-  const inner = geluInner(o, x);
-  return o.mul(o.mul(x, 0.5), o.add(o.tanh(inner), 1));
-}
-
-/** dx = dy(1 + t)·½ + c·dy·½x·(1 − t²)·(1 + 3a x²), as autodiff sums its three terms. */
-export function geluBackward<T>(o: Ops<T>, dy: T, x: T): T {
+/** ½x(1 + tanh(c(x + a x³))) → [y, t = tanh(·)] (t: kept for the backward, as autodiff keeps it). */
+export function geluForward<T>(o: Ops<T>, x: T): [T, T] {
   const inner = geluInner(o, x);
   const half = o.mul(x, 0.5);
-  const onePlusT = o.add(o.tanh(inner), 1);
+  const t = o.tanh(inner);
+  return [o.mul(half, o.add(t, 1)), t];
+}
+
+/**
+ * dx = dy(1 + t)·½ + c·dy·½x·(1 − t²)·(1 + 3a x²), as autodiff sums its three terms. `t` = tanh(·) from the
+ * forward, or recomputed (the same bits) when absent.
+ */
+export function geluBackward<T>(o: Ops<T>, dy: T, x: T, t?: T): T {
+  const tt = t ?? o.tanh(geluInner(o, x));
+  const half = o.mul(x, 0.5);
+  const onePlusT = o.add(tt, 1);
   const dHalf = o.mul(dy, onePlusT);
   const dT = o.mul(dy, half);
-  const dInner = o.mul(dT, o.sub(1, o.square(o.tanh(inner))));
+  const dInner = o.mul(dT, o.sub(1, o.square(tt)));
   const dFromHalf = o.mul(dHalf, 0.5);
   const dSum = o.mul(dInner, GELU_C); // d(x + a x³)
   const dCube = o.mul(dSum, GELU_A);
@@ -108,26 +113,31 @@ export function geluBackward<T>(o: Ops<T>, dy: T, x: T): T {
 
 // ---- LayerNorm over the last axis (nn/layers.ts applyLayerNorm) ----------------------------------------------------
 
-export function layerNormForward<T>(o: Ops<T>, x: T, scale: T, shift: T, eps: number): T {
+/** → [y, xc = x − μ, ve = var + ε] (xc, ve: kept for the backward, as autodiff keeps them). */
+export function layerNormForward<T>(o: Ops<T>, x: T, scale: T, shift: T, eps: number): [T, T, T] {
   const xc = o.sub(x, o.mean(x, -1, true));
-  const y = o.mul(xc, o.rsqrt(o.add(o.mean(o.square(xc), -1, true), eps)));
-  return o.add(o.mul(y, scale), shift);
+  const ve = o.add(o.mean(o.square(xc), -1, true), eps);
+  const y = o.mul(xc, o.rsqrt(ve));
+  return [o.add(o.mul(y, scale), shift), xc, ve];
 }
 
 /**
- * [dx, dscale, dshift] of layerNormForward, term by term as autodiff computes them (xc = x − μ, r = (var + ε)^−½):
- *   dŷ = d·scale;  dxc = dŷ·r + (−½ Σ dŷ·xc · (var+ε)^−1.5 / D)·2xc;  dx = dxc − Σ dxc / D.
+ * [dx, dscale, dshift] of layerNormForward, term by term as autodiff computes them (r = ve^−½):
+ *   dŷ = d·scale;  dxc = dŷ·r + (−½ Σ dŷ·xc · ve^−1.5 / D)·2xc;  dx = dxc − Σ dxc / D.
  * Autodiff adds the two terms of dx into x's gradient one at a time, after whatever else x feeds (a residual):
- * here they are summed first, the one difference in rounding from the unfused path.
+ * here they are summed first, the one difference in rounding from the unfused path. `kept`: [xc, ve] from the
+ * forward, or recomputed from x (the same bits) when absent.
  */
-export function layerNormBackward<T>(o: Ops<T>, d: T, x: T, scale: T, eps: number): [T, T, T] {
+export function layerNormBackward<T>(o: Ops<T>, d: T, x: T, scale: T, eps: number, kept?: [T, T]): [T, T, T] {
   const shape = o.shape(x);
   const last = shape.length - 1;
   const lead = shape.slice(0, -1).map((_, i) => i);
   const D = shape[last];
   const keep = [...shape.slice(0, -1), 1];
-  const xc = o.sub(x, o.mean(x, -1, true));
-  const ve = o.add(o.mean(o.square(xc), -1, true), eps);
+  const [xc, ve] = kept ?? (() => {
+    const c = o.sub(x, o.mean(x, -1, true));
+    return [c, o.add(o.mean(o.square(c), -1, true), eps)] as [T, T];
+  })();
   const r = o.rsqrt(ve);
   const y = o.mul(xc, r);
   const dShift = o.reshape(o.sum(d, lead), [D]);
@@ -212,22 +222,32 @@ function projections<T>(o: Ops<T>, p: AttentionInputs<T>): Projections<T> {
   return { q: p.q!, k: p.k!, v: p.v!, b, tq, tk: o.shape(p.k!)[1], dim };
 }
 
-/** Scaled logits with the masks added, and the heads [B, h, T, dh]. */
-function scores<T>(o: Ops<T>, pr: Projections<T>, p: AttentionInputs<T>, a: AttentionAttrs): { qh: T; kh: T; vh: T; logits: T } {
+/** The heads [B, h, T, dh], q scaled. */
+function heads<T>(o: Ops<T>, pr: Projections<T>, a: AttentionAttrs): { qh: T; kh: T; vh: T } {
   const h = a.heads;
-  const qh = o.mul(splitHeads(o, pr.q, pr.b, pr.tq, h), a.scale);
-  const kh = splitHeads(o, pr.k, pr.b, pr.tk, h);
-  const vh = splitHeads(o, pr.v, pr.b, pr.tk, h);
-  let logits = o.matMul(qh, kh, false, true); // [B, h, Tq, Tk]
-  if (p.mask1 !== undefined) logits = o.add(logits, p.mask1);
-  if (p.mask2 !== undefined) logits = o.add(logits, p.mask2);
-  return { qh, kh, vh, logits };
+  return {
+    qh: o.mul(splitHeads(o, pr.q, pr.b, pr.tq, h), a.scale),
+    kh: splitHeads(o, pr.k, pr.b, pr.tk, h),
+    vh: splitHeads(o, pr.v, pr.b, pr.tk, h),
+  };
 }
 
-/** → [y [B, Tq, dim], entropy per head [h] (mean over real queries and the batch, nats)]. */
-export function attentionForward<T>(o: Ops<T>, p: AttentionInputs<T>, a: AttentionAttrs): [T, T] {
+/** Scaled logits q kᵀ [B, h, Tq, Tk] with the masks added. */
+function scores<T>(o: Ops<T>, qh: T, kh: T, p: AttentionInputs<T>): T {
+  let logits = o.matMul(qh, kh, false, true);
+  if (p.mask1 !== undefined) logits = o.add(logits, p.mask1);
+  if (p.mask2 !== undefined) logits = o.add(logits, p.mask2);
+  return logits;
+}
+
+/**
+ * → [y [B, Tq, dim], entropy per head [h] (mean over real queries and the batch, nats), logits, probabilities]
+ * (the last two [B, h, Tq, Tk]: kept for the backward, as autodiff keeps them).
+ */
+export function attentionForward<T>(o: Ops<T>, p: AttentionInputs<T>, a: AttentionAttrs): [T, T, T, T] {
   const pr = projections(o, p);
-  const { vh, logits } = scores(o, pr, p, a);
+  const { qh, kh, vh } = heads(o, pr, a);
+  const logits = scores(o, qh, kh, p);
   const logp = o.logSoftmax(logits);
   const probs = o.exp(logp);
   const rowEnt = o.neg(o.sum(o.mul(probs, logp), -1)); // [B, h, Tq]
@@ -235,18 +255,21 @@ export function attentionForward<T>(o: Ops<T>, p: AttentionInputs<T>, a: Attenti
     ? o.div(o.sum(o.mul(rowEnt, o.reshape(p.queryMask, [pr.b, 1, pr.tq])), [0, 2]), o.maximum(o.sum(p.queryMask), 1))
     : o.mean(rowEnt, [0, 2]);
   const y = o.reshape(o.transpose(o.matMul(probs, vh), [0, 2, 1, 3]), [pr.b, pr.tq, pr.dim]);
-  return [y, entropy];
+  return [y, entropy, logits, probs];
 }
 
 /**
  * Gradients of y (the entropy is a diagnostic: no gradient flows from it) → [dqkv] or [dq, dk, dv]:
  *   dV = Pᵀ dO;  dP = dO Vᵀ;  dlogp = dP ⊙ P;  dS = dlogp − softmax(S)·Σ_row dlogp;  dQ = (dS K)·scale;  dK = dSᵀ Q̃
- * with P, S recomputed from the inputs.
+ * `kept`: [logits S, probabilities P] from the forward, or recomputed from the inputs (the same bits) when absent.
  */
-export function attentionBackward<T>(o: Ops<T>, dy: T, p: AttentionInputs<T>, a: AttentionAttrs): T[] {
+export function attentionBackward<T>(o: Ops<T>, dy: T, p: AttentionInputs<T>, a: AttentionAttrs, kept?: [T, T]): T[] {
   const pr = projections(o, p);
-  const { qh, kh, vh, logits } = scores(o, pr, p, a);
-  const probs = o.exp(o.logSoftmax(logits));
+  const { qh, kh, vh } = heads(o, pr, a);
+  const [logits, probs] = kept ?? (() => {
+    const s = scores(o, qh, kh, p);
+    return [s, o.exp(o.logSoftmax(s))] as [T, T];
+  })();
   const dO = o.transpose(o.reshape(dy, [pr.b, pr.tq, a.heads, pr.dim / a.heads]), [0, 2, 1, 3]);
   const dP = o.matMul(dO, vh, false, true);
   const dVh = o.matMul(probs, dO, true, false);
@@ -261,4 +284,3 @@ export function attentionBackward<T>(o: Ops<T>, dy: T, p: AttentionInputs<T>, a:
   if (p.qkv !== undefined) return [o.reshape(o.concat([dq, dk, dv], 1), o.shape(p.qkv))];
   return [o.reshape(dq, o.shape(p.q!)), o.reshape(dk, o.shape(p.k!)), o.reshape(dv, o.shape(p.v!))];
 }
-

@@ -5,7 +5,9 @@
 //
 // Gradients stay exact at second order: a fused kernel's registered gradient, when the tape is recording (a
 // Hessian-vector product differentiates the backward), runs the backward formula as differentiable tfjs ops on the
-// saved INPUTS; otherwise (a training step) it runs the backward kernel. Same formula, same kernels, same bits.
+// saved INPUTS only; otherwise (a training step) it runs the backward kernel, which also takes the intermediates the
+// forward kernel returned as extra outputs (tanh in GELU, x − μ in LayerNorm, logits and probabilities in
+// attention), as autodiff would have kept them. Same formula, same kernels, same bits.
 import * as tf from '@tensorflow/tfjs';
 
 import {
@@ -85,13 +87,13 @@ function kernelsFor(backendName: string): Array<[string, tf.KernelFunc]> {
     ...LINEAR_VARIANTS.map(({ sigma, bias }): [string, tf.KernelFunc] =>
       [linearKernelName(sigma, bias), k((o, i) => [linearForward(o, linearInputs(i))])]),
     [FUSED_KERNELS.linearGrad, k((o, i, a) => present(linearBackward(o, i['dy']!, linearInputs(i), Boolean(a['bias']))))],
-    [FUSED_KERNELS.gelu, k((o, i) => [geluForward(o, i['x']!)])],
-    [FUSED_KERNELS.geluGrad, k((o, i) => [geluBackward(o, i['dy']!, i['x']!)])],
-    [FUSED_KERNELS.layerNorm, k((o, i, a) => [layerNormForward(o, i['x']!, i['scale']!, i['shift']!, Number(a['eps']))])],
-    [FUSED_KERNELS.layerNormGrad, k((o, i, a) => layerNormBackward(o, i['dy']!, i['x']!, i['scale']!, Number(a['eps'])))],
+    [FUSED_KERNELS.gelu, k((o, i) => geluForward(o, i['x']!))],
+    [FUSED_KERNELS.geluGrad, k((o, i) => [geluBackward(o, i['dy']!, i['x']!, i['t'])])],
+    [FUSED_KERNELS.layerNorm, k((o, i, a) => layerNormForward(o, i['x']!, i['scale']!, i['shift']!, Number(a['eps'])))],
+    [FUSED_KERNELS.layerNormGrad, k((o, i, a) => layerNormBackward(o, i['dy']!, i['x']!, i['scale']!, Number(a['eps']), [i['xc']!, i['ve']!]))],
     ...ATTENTION_VARIANTS.map(({ joint, masks }): [string, tf.KernelFunc] =>
       [attentionKernelName(joint, masks), k((o, i, a) => attentionForward(o, attentionInputs(i), attentionAttrs(a)))]),
-    [FUSED_KERNELS.attentionGrad, k((o, i, a) => attentionBackward(o, i['dy']!, attentionInputs(i), attentionAttrs(a)))],
+    [FUSED_KERNELS.attentionGrad, k((o, i, a) => attentionBackward(o, i['dy']!, attentionInputs(i), attentionAttrs(a), [i['logits']!, i['probs']!]))],
     [FUSED_KERNELS.maxRowNorm, k((o, i) => [maxRowNormFormula(o, i['x']!)])],
     [FUSED_KERNELS.adamw, k((o, i, a) => adamwFormula(o, i['p']!, i['g']!, i['m']!, i['v']!, a as unknown as AdamWAttrs))],
   ];
@@ -147,11 +149,13 @@ function linearGradient(sigma: boolean, bias: boolean): tf.GradConfig {
 function attentionGradient(joint: boolean, masks: number): tf.GradConfig {
   const inputsToSave = [...(joint ? ['qkv'] : ['q', 'k', 'v']), ...['mask1', 'mask2'].slice(0, masks)];
   return {
-    kernelName: attentionKernelName(joint, masks), inputsToSave,
+    // Outputs [y, entropy, logits, probs]: the last two are kept for the backward kernel.
+    kernelName: attentionKernelName(joint, masks), inputsToSave, outputsToSave: [false, false, true, true],
     gradFunc: (dys, saved, attrs) => {
       const dy = (dys as tf.Tensor[])[0]; // only y's gradient flows: the entropy (second output) is a diagnostic
       const p = Object.fromEntries(inputsToSave.map((n, i) => [n, saved[i]])) as Record<string, tf.Tensor>;
-      const grads = backward(FUSED_KERNELS.attentionGrad, joint ? ['qkv'] : ['q', 'k', 'v'], { dy, ...p }, attrs,
+      const [logits, probs] = saved.slice(inputsToSave.length);
+      const grads = backward(FUSED_KERNELS.attentionGrad, joint ? ['qkv'] : ['q', 'k', 'v'], { dy, ...p, logits, probs }, attrs,
         () => attentionBackward(tapeOps, dy, attentionInputs(p), attentionAttrs(attrs)));
       for (const m of inputsToSave.slice(joint ? 1 : 3)) grads[m] = zerosLike(p[m]); // masks: constants
       return grads;
@@ -164,14 +168,21 @@ function gradients(): tf.GradConfig[] {
     ...LINEAR_VARIANTS.map(({ sigma, bias }) => linearGradient(sigma, bias)),
     ...ATTENTION_VARIANTS.map(({ joint, masks }) => attentionGradient(joint, masks)),
     {
-      kernelName: FUSED_KERNELS.gelu, inputsToSave: ['x'],
-      gradFunc: (dy, [x], attrs) => backward(FUSED_KERNELS.geluGrad, ['x'], { dy: dy as tf.Tensor, x }, attrs,
-        () => [geluBackward(tapeOps, dy as tf.Tensor, x)]),
+      // Outputs [y, t = tanh(·)]: t is kept for the backward kernel.
+      kernelName: FUSED_KERNELS.gelu, inputsToSave: ['x'], outputsToSave: [false, true],
+      gradFunc: (dys, [x, t], attrs) => {
+        const dy = (dys as tf.Tensor[])[0];
+        return backward(FUSED_KERNELS.geluGrad, ['x'], { dy, x, t }, attrs, () => [geluBackward(tapeOps, dy, x)]);
+      },
     },
     {
-      kernelName: FUSED_KERNELS.layerNorm, inputsToSave: ['x', 'scale'],
-      gradFunc: (dy, [x, scale], attrs) => backward(FUSED_KERNELS.layerNormGrad, ['x', 'scale', 'shift'], { dy: dy as tf.Tensor, x, scale }, attrs,
-        () => layerNormBackward(tapeOps, dy as tf.Tensor, x, scale, Number(attrs['eps']))),
+      // Outputs [y, x − μ, var + ε]: the last two are kept for the backward kernel.
+      kernelName: FUSED_KERNELS.layerNorm, inputsToSave: ['x', 'scale'], outputsToSave: [false, true, true],
+      gradFunc: (dys, [x, scale, xc, ve], attrs) => {
+        const dy = (dys as tf.Tensor[])[0];
+        return backward(FUSED_KERNELS.layerNormGrad, ['x', 'scale', 'shift'], { dy, x, scale, xc, ve }, attrs,
+          () => layerNormBackward(tapeOps, dy, x, scale, Number(attrs['eps'])));
+      },
     },
     // A diagnostic (Theorem 3.1's token norm): no gradient, like a value read off the tape.
     { kernelName: FUSED_KERNELS.maxRowNorm, inputsToSave: [], gradFunc: () => ({}) },
