@@ -15,6 +15,10 @@ import { applyBlock, declareBlock, type BlockRef, type NormMode } from '../../..
 import { powerStep, type ReparamMode } from '../../../../worker/nn/linear.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
 import { AdamW } from '../../../../worker/optim/adamw.js';
+import { loadConfig } from '../../../../shared/config/index.js';
+import { LocalCollective } from '../../../../worker/comm/collective.js';
+import { ClassifyTask } from '../../../../worker/tasks/classify.js';
+import { Trainer } from '../../../../worker/train/trainer.js';
 import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
 import { randn, richardson } from '../../../helpers/fused.js';
@@ -216,6 +220,39 @@ forEachBackend((backend) => {
     const fusedOut = run(true);
     assert.equal(fusedOut.length, 6);
     assertBitwise(fusedOut, run(false), ['w', 'gamma', 'm/w', 'm/gamma', 'v/w', 'v/gamma']);
+  });
+});
+
+forEachBackend((backend) => {
+  test(`[${backend}] two AdamW training steps of a σReparam ViT without LN: parameters, u/v and loss are the unfused path's bits`, async () => {
+    const rng = new Rng(60);
+    const batch = {
+      x: Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => rng.normal32()), y: Int32Array.from({ length: 4 }, (_, i) => i % 3),
+      samples: 4, units: 4, skipped: [],
+    };
+    const run = async (on: boolean): Promise<Float32Array[]> => {
+      setFusedKernels(on);
+      const config = loadConfig({
+        env: {},
+        overrides: {
+          backend, model: { family: 'vit', vit: { variant: 'test/4', imageSize: 8, pool: 'cls' }, reparam: 'sigma', norm: 'none' },
+          data: { shapes: { numClasses: 3 } }, train: { globalBatch: 4 }, optim: { name: 'adamw', lr: 1e-2 },
+        },
+      });
+      const trainer = new Trainer(config, new ClassifyTask(config), { totalSteps: 3 });
+      try {
+        const losses: number[] = [];
+        for (let s = 0; s < 2; s++) losses.push((await trainer.trainStep(batch, new LocalCollective())).loss);
+        const state = [...trainer.state.params.values(), ...trainer.state.buffers.values()].map((t) => t.dataSync().slice() as Float32Array);
+        return [Float32Array.from(losses), ...state];
+      } finally {
+        trainer.dispose();
+        setFusedKernels(true);
+      }
+    };
+    const fusedOut = await run(true);
+    const plainOut = await run(false);
+    assertBitwise(fusedOut, plainOut, fusedOut.map((_, i) => (i === 0 ? 'losses' : `state tensor ${i - 1}`)));
   });
 });
 
