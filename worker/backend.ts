@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { SigmaError } from '../shared/errors.js';
 import { installGradientPatches, installKernelPatches } from './kernels/index.js';
+import { installFusedKernels } from './kernels/composite/index.js';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendLog = (msg: string, fields?: Record<string, unknown>) => void;
@@ -148,6 +149,7 @@ async function loadWasm(): Promise<void> {
 
 async function activate(name: string): Promise<void> {
   installKernelPatches(name);
+  if (name === 'cpu' || name === 'wasm') installFusedKernels(name);
   let ok = false;
   let cause: unknown;
   try {

@@ -4,6 +4,8 @@
 //        --fused on|off|both]
 // --fused off (default, what training runs use) | on | both: time every model with the fused ops
 // (worker/kernels/fused) on, off, or both, alternating step by step.
+// --composite on (default, what training runs use) | off | both: the same with the fused layer kernels
+// (worker/kernels/composite: one registered kernel per linear, attention core, GELU, LayerNorm, power step).
 // --stock K,...: on wasm, also time each model with those patched kernels swapped back to tfjs's stock ones (same run),
 // and report patched ÷ stock.
 // msPerStep is wall-clock; cpuMsPerStep is the process's CPU time per step (user + system), which a loaded shared
@@ -26,6 +28,7 @@ import { Rng } from '../../worker/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
 import { countKernels, type KernelCount } from '../../worker/kernels/count.js';
 import { setFusedOps } from '../../worker/kernels/fused/index.js';
+import { setFusedKernels } from '../../worker/kernels/composite/index.js';
 import { applyBlock } from '../../worker/nn/layers.js';
 import { powerStep } from '../../worker/nn/linear.js';
 import type { ReplicaState } from '../../worker/train/state.js';
@@ -140,8 +143,11 @@ async function main(): Promise<void> {
   const fusedArg = arg('fused', 'off');
   const fusedSets = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[fusedArg];
   if (fusedSets === undefined) throw new Error(`--fused ${fusedArg}: use on, off or both`);
+  const compositeArg = arg('composite', 'on');
+  const compositeSets = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[compositeArg];
+  if (compositeSets === undefined) throw new Error(`--composite ${compositeArg}: use on, off or both`);
   const results: Array<{
-    backend: string; model: string; kernels: string; fused: boolean; msPerStep: number; cpuMsPerStep: number; samplesPerSecond: number; steps: number;
+    backend: string; model: string; kernels: string; fused: boolean; composite: boolean; msPerStep: number; cpuMsPerStep: number; samplesPerSecond: number; steps: number;
     warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount;
   }> = [];
   for (const backend of backends) {
@@ -152,22 +158,24 @@ async function main(): Promise<void> {
     const kernelSets = active === 'wasm' && stockNames.length ? ['patched', `stock:${stockNames.join('+')}`] : ['patched'];
     // Every configuration gets its own trainer; the timed steps alternate between them (one step each in turn),
     // so that the load of a shared machine falls on all of them alike and their ratios hold.
-    const runs = Object.entries(VARIANTS).flatMap(([name, v]) => kernelSets.flatMap((kernels) => fusedSets.map((fusedOn) => {
+    const runs = Object.entries(VARIANTS).flatMap(([name, v]) => kernelSets.flatMap((kernels) => fusedSets.flatMap((fusedOn) => compositeSets.map((compositeOn) => {
       const config = loadConfig({
         env: {},
         overrides: { backend, ...family.overrides(v), train: { globalBatch: BATCH }, optim: { name: 'adamw', lr: 1e-3 } },
       });
       const task = new ClassifyTask(config);
-      return { name, kernels, fusedOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[], cpu: [] as number[] };
-    })));
+      return { name, kernels, fusedOn, compositeOn, model: task.model as VitModel, trainer: new Trainer(config, task, { totalSteps: warmup + steps + 1 }), times: [] as number[], cpu: [] as number[] };
+    }))));
     const rng = new Rng(1);
     const batch = { x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => rng.normal32()), y: Int32Array.from({ length: BATCH }, (_, i) => i % 10), samples: BATCH, units: BATCH, skipped: [] };
     const inSetting = async <T>(r: (typeof runs)[number], fn: () => Promise<T>): Promise<T> => {
       setFusedOps(r.fusedOn);
+      setFusedKernels(r.compositeOn);
       try {
         return await (r.kernels === 'patched' ? fn() : withStockKernels(stockNames, fn));
       } finally {
         setFusedOps(false);
+        setFusedKernels(true);
       }
     };
     for (let s = 0; s < warmup + steps; s++) {
@@ -194,7 +202,7 @@ async function main(): Promise<void> {
       }));
       const kernelsPerLayer = await inSetting(r, () => countKernels(family.layer(r.model, r.trainer.state)));
       results.push({
-        backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, msPerStep: +ms.toFixed(1), cpuMsPerStep: +median(r.cpu).toFixed(1),
+        backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, composite: r.compositeOn, msPerStep: +ms.toFixed(1), cpuMsPerStep: +median(r.cpu).toFixed(1),
         samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: r.trainer.state.totalSize,
         kernelsPerStep, kernelsPerLayer,
       });
@@ -212,38 +220,44 @@ async function main(): Promise<void> {
     cpu: cpus()[0]?.model,
     // One line per configuration: what a before/after note quotes.
     summary: results.map((r) => ({
-      model: r.model, backend: r.backend, fused: r.fused, kernels: r.kernels, msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep,
+      model: r.model, backend: r.backend, fused: r.fused, composite: r.composite, kernels: r.kernels, msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep,
       samplesPerSecond: r.samplesPerSecond, kernelsPerStep: r.kernelsPerStep.total, kernelsPerLayer: r.kernelsPerLayer.total,
     })),
     results,
     ratios: Object.fromEntries(
       backends.map((b) => {
-        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
-        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
+        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0] && r.composite === compositeSets[0]);
+        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0] && r.composite === compositeSets[0]);
         return [b, s && p ? +(s.msPerStep / p.msPerStep).toFixed(3) : null];
       }),
     ),
     cpuRatios: Object.fromEntries(
       backends.map((b) => {
-        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
-        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0]);
+        const s = results.find((r) => r.backend === b && r.model === 'sigmaReparam_noLN' && r.kernels === 'patched' && r.fused === fusedSets[0] && r.composite === compositeSets[0]);
+        const p = results.find((r) => r.backend === b && r.model === 'plain_preLN' && r.kernels === 'patched' && r.fused === fusedSets[0] && r.composite === compositeSets[0]);
         return [b, s && p ? +(s.cpuMsPerStep / p.cpuMsPerStep).toFixed(3) : null];
+      }),
+    ),
+    compositeOverPlain: Object.fromEntries(
+      results.filter((r) => r.composite && !r.fused && r.kernels === 'patched').flatMap((r) => {
+        const u = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && !q.fused && !q.composite);
+        return u ? [[`${r.backend}/${r.model}`, { ms: +(r.msPerStep / u.msPerStep).toFixed(3), cpuMs: +(r.cpuMsPerStep / u.cpuMsPerStep).toFixed(3) }]] : [];
       }),
     ),
     patchedOverStock: Object.fromEntries(
       results.filter((r) => r.kernels !== 'patched').map((r) => {
-        const p = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && q.fused === r.fused)!;
+        const p = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && q.fused === r.fused && q.composite === r.composite)!;
         return [`${r.backend}/${r.model}`, +(p.msPerStep / r.msPerStep).toFixed(3)];
       }),
     ),
     fusedOverUnfused: Object.fromEntries(
       results.filter((r) => r.fused && r.kernels === 'patched').flatMap((r) => {
-        const u = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && !q.fused);
+        const u = results.find((q) => q.backend === r.backend && q.model === r.model && q.kernels === 'patched' && !q.fused && q.composite === r.composite);
         return u ? [[`${r.backend}/${r.model}`, +(r.msPerStep / u.msPerStep).toFixed(3)]] : [];
       }),
     ),
-    kernelCounts: Object.fromEntries(results.map((r) => [`${r.backend}/${r.model}/${r.kernels}/${r.fused ? 'fused' : 'unfused'}`, { step: r.kernelsPerStep.total, layer: r.kernelsPerLayer.total }])),
-    note: 'cpuRatios: the same ratio of CPU time per step; kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run (fused ops as the first --fused setting); fusedOverUnfused: ms/step with the fused ops ÷ without, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
+    kernelCounts: Object.fromEntries(results.map((r) => [`${r.backend}/${r.model}/${r.kernels}/${r.fused ? 'fused' : 'unfused'}/${r.composite ? 'composite' : 'plain'}`, { step: r.kernelsPerStep.total, layer: r.kernelsPerLayer.total }])),
+    note: 'cpuRatios: the same ratio of CPU time per step; kernelsPerLayer: one layer\'s power step + forward + backward (plus the seed and sum of the probe loss); ratios: σReparam-noLN ms/step ÷ plain-preLN ms/step, same backend, same run (fused ops as the first --fused setting); fusedOverUnfused: ms/step with the fused ops ÷ without, same run; compositeOverPlain: ms and CPU ms/step with the fused layer kernels ÷ without, same run; patchedOverStock: ms/step with our kernels ÷ with the --stock kernels, same run',
   };
   console.log(JSON.stringify(out, null, 2));
 }

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { gradient, hessianVectorProduct } from '../../worker/diagnostics/hvp.js';
 import { fusedOpsEnabled, setFusedOps } from '../../worker/kernels/fused/index.js';
+import { setFusedKernels } from '../../worker/kernels/composite/index.js';
 import { Rng } from '../../worker/rng.js';
 import { assertClose, relErr } from './numeric.js';
 
@@ -14,16 +15,21 @@ export function randn(rng: Rng, shape: number[], scale = 1): tf.Tensor {
   return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal32()), shape);
 }
 
-/** Runs fn with the fused ops on or off, inside a scope; returns plain data. */
+/**
+ * Runs fn with the fused ops on or off, inside a scope; returns plain data. The fused layer kernels
+ * (kernels/composite, on by default) are off meanwhile: "off" is the plain tfjs composition.
+ */
 export function withFused<T>(on: boolean, fn: () => T): T {
   const before = fusedOpsEnabled();
   setFusedOps(on);
+  setFusedKernels(false);
   tf.engine().startScope();
   try {
     return fn();
   } finally {
     tf.engine().endScope();
     setFusedOps(before);
+    setFusedKernels(true);
   }
 }
 
@@ -45,7 +51,7 @@ function lossAlong(c: Case, r: tf.Tensor, p: tf.Tensor[], v: tf.Tensor[], t: num
 }
 
 /** Central differences with one Richardson step (error O(h⁴)) of a function of t at 0. */
-function richardson(f: (t: number) => number | Float64Array, h: number): Float64Array {
+export function richardson(f: (t: number) => number | Float64Array, h: number): Float64Array {
   const d = (s: number): Float64Array => {
     const a = f(s);
     const b = f(-s);

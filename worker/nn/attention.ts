@@ -5,6 +5,7 @@ import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from '
 import type { SpecBuilder, TensorMap } from './params.js';
 import { logSoftmax } from '../kernels/ops.js';
 import * as fused from '../kernels/fused/index.js';
+import { attentionKernelName, fusedKernelsActive } from '../kernels/composite/index.js';
 
 export type AttnType = 'self' | 'cross' | 'causal';
 
@@ -91,6 +92,7 @@ function headEntropy(rowEnt: tf.Tensor, inp: AttentionInputs, B: number, Tq: num
 export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap, inp: AttentionInputs): AttentionOutput {
   const dropping = inp.attnDropout !== undefined && inp.attnDropout.rate > 0;
   if (fused.fusedOpsEnabled() && !dropping) return fusedAttention(ref, params, buffers, inp);
+  if (fusedKernelsActive() && !dropping) return kernelAttention(ref, params, buffers, inp);
   const { x } = inp;
   const ctx = inp.context ?? x;
   const [B, Tq] = x.shape;
@@ -164,4 +166,35 @@ function fusedAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap
   }
   const y = applyLinear(ref.proj, params, buffers, core.y) as tf.Tensor3D;
   return { y, entropy: core.entropy as tf.Tensor1D };
+}
+
+/**
+ * The same attention with the core (heads split, scores, masks, scale, log-softmax, entropy, × V, heads merged) as
+ * one registered kernel with the unfused path's bits (kernels/composite). Attention dropout: the unfused path.
+ */
+function kernelAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap, inp: AttentionInputs): AttentionOutput {
+  const { x } = inp;
+  const ctx = inp.context ?? x;
+  const [B, Tq] = x.shape;
+  const Tk = ctx.shape[1];
+  const joint = ref.joint !== undefined && !inp.context;
+  const inputs: tf.NamedTensorMap = {};
+  if (joint) inputs['qkv'] = applyLinear(ref.joint!, params, buffers, x);
+  else {
+    if (!ref.q || !ref.k || !ref.v) throw new Error(`attention ${ref.name}: cross attention needs separate q/k/v projections`);
+    Object.assign(inputs, { q: applyLinear(ref.q, params, buffers, x), k: applyLinear(ref.k, params, buffers, ctx), v: applyLinear(ref.v, params, buffers, ctx) });
+  }
+  // The additive masks as the unfused path adds them, one after the other (same values, same order).
+  const NEG = -1e9;
+  const masks: tf.Tensor[] = [];
+  if (inp.causal) masks.push(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0)), NEG).reshape([1, 1, Tq, Tk]));
+  if (inp.keyMask) masks.push(tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
+  masks.forEach((m, i) => { inputs[`mask${i + 1}`] = m; });
+  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
+  if (qMask) inputs['queryMask'] = qMask;
+  const [out, entropy, ...kept] = tf.engine().runKernel(attentionKernelName(joint, masks.length), inputs,
+    { heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature) }) as tf.Tensor[];
+  tf.dispose(kept); // logits and probabilities: the gradient keeps its own references
+  const y = applyLinear(ref.proj, params, buffers, out) as tf.Tensor3D;
+  return { y, entropy: entropy as tf.Tensor1D };
 }

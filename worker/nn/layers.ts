@@ -5,6 +5,7 @@ import { declareLinear, applyLinear, type LinearOptions, type LinearRef } from '
 import { declareAttention, applyAttention, type AttentionRef } from './attention.js';
 import { SpecBuilder, filled, get, type TensorMap } from './params.js';
 import * as fused from '../kernels/fused/index.js';
+import { FUSED_KERNELS, fusedKernelsActive } from '../kernels/composite/index.js';
 
 export type NormMode = 'pre' | 'post' | 'none' | 'deepnorm';
 
@@ -25,6 +26,9 @@ export function declareLayerNorm(b: SpecBuilder, name: string, dim: number): Nor
 /** LayerNorm over the last axis, eps 1e-6 (ViT's choice). One fused op when the fused ops are on. */
 export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.layerNorm(x, get(params, ref.scale), get(params, ref.shift), 1e-6);
+  if (fusedKernelsActive()) {
+    return first(tf.engine().runKernel(FUSED_KERNELS.layerNorm, { x, scale: get(params, ref.scale), shift: get(params, ref.shift) }, { eps: 1e-6 }) as tf.Tensor[]);
+  }
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
   const variance = tf.mean(tf.square(xc), -1, true);
@@ -35,9 +39,16 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
 /** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). One fused op when on. */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
+  if (fusedKernelsActive()) return first(tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor[]);
   const c = Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** A fused kernel's first output; the others are intermediates its gradient keeps (its own references): freed here. */
+function first(outs: tf.Tensor[]): tf.Tensor {
+  tf.dispose(outs.slice(1));
+  return outs[0];
 }
 
 export interface MlpRef {
@@ -143,7 +154,7 @@ export function applyBlock(ref: BlockRef, params: TensorMap, buffers: TensorMap,
   const sqNorm = (t: tf.Tensor): tf.Tensor => tf.sqrt(tf.max(tf.sum(tf.square(t), -1)));
   const maxTokenNorm = (fused.fusedOpsEnabled()
     ? fused.untaped(sqNorm, attnIn) // a diagnostic: off the tape
-    : sqNorm(attnIn)) as tf.Scalar;
+    : fusedKernelsActive() ? tf.engine().runKernel(FUSED_KERNELS.maxRowNorm, { x: attnIn }, {}) as tf.Tensor : sqNorm(attnIn)) as tf.Scalar;
   const a = applyAttention(ref.attn, params, buffers, {
     x: attnIn,
     keyMask: o.keyMask,

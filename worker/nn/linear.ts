@@ -5,6 +5,7 @@ import { Rng } from '../rng.js';
 import { normalize, topSingular } from './spectral.js';
 import { SpecBuilder, get, filled, type TensorMap } from './params.js';
 import * as fused from '../kernels/fused/index.js';
+import { FUSED_KERNELS, fusedKernelsActive, linearKernelName } from '../kernels/composite/index.js';
 
 export type ReparamMode = 'sigma' | 'stats' | 'none';
 
@@ -87,6 +88,11 @@ function l2normalize(x: tf.Tensor1D): tf.Tensor1D {
  * val_top1 went from 0.964 to 0.985. Kept as it was until a change of numerics is decided on its own.)
  */
 export function powerStep(w: tf.Tensor2D, u: tf.Tensor1D, iterations: number): { u: tf.Tensor1D; v: tf.Tensor1D } {
+  if (fusedKernelsActive() && iterations > 0) {
+    // One kernel, the same kernels inside (kernels/composite/formulas.ts powerStepFormula).
+    const [uu, vv] = tf.engine().runKernel(FUSED_KERNELS.powerStep, { w, u }, { iterations }) as tf.Tensor[];
+    return { u: uu as tf.Tensor1D, v: vv as tf.Tensor1D };
+  }
   return tf.tidy(() => {
     let uu = u;
     let vv: tf.Tensor1D = u; // replaced in the first iteration
@@ -124,6 +130,14 @@ export function applyLinear(ref: LinearRef, params: TensorMap, buffers: TensorMa
       ? fused.sigmaLinear(x2, w, get(params, ref.gamma!), get(buffers, ref.u!), get(buffers, ref.v!), b)
       : fused.linear(x2, w, b);
     return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), ref.outFeatures]);
+  }
+  if (fusedKernelsActive()) {
+    // One kernel forward, one backward, with the bits of the composition below (kernels/composite).
+    const sigma = ref.reparam === 'sigma';
+    const inputs: tf.NamedTensorMap = { x, w: get(params, ref.weight) };
+    if (sigma) Object.assign(inputs, { gamma: get(params, ref.gamma!), u: get(buffers, ref.u!), v: get(buffers, ref.v!) });
+    if (ref.bias) inputs['b'] = get(params, ref.bias);
+    return tf.engine().runKernel(linearKernelName(sigma, ref.bias !== undefined), inputs, {}) as tf.Tensor;
   }
   const w = effectiveWeight(ref, params, buffers);
   const lead = x.shape.slice(0, -1);

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { SlotOptimizer, type GroupFn, type ParamGroup } from './optimizer.js';
+import { FUSED_KERNELS, fusedKernelsActive } from '../kernels/composite/index.js';
 
 export type { OptimizerState } from './optimizer.js';
 
@@ -32,6 +33,12 @@ export class AdamW extends SlotOptimizer {
     const bc1 = 1 - Math.pow(beta1, this.t);
     const bc2 = 1 - Math.pow(beta2, this.t);
     const wd = group.weightDecay;
+    if (fusedKernelsActive()) {
+      // One kernel per tensor, the kernels below inside it (kernels/composite/formulas.ts adamwFormula): same bits.
+      const [next, m1, v1] = tf.engine().runKernel(FUSED_KERNELS.adamw, { p, g, m: m0, v: v0 },
+        { beta1, beta2, eps, lr: plr, weightDecay: wd, bc1, bc2 }) as tf.Tensor[];
+      return { next, slots: [m1, v1] };
+    }
     const m1 = tf.add(tf.mul(m0, beta1), tf.mul(g, 1 - beta1));
     const v1 = tf.add(tf.mul(v0, beta2), tf.mul(tf.square(g), 1 - beta2));
     const decayed = wd > 0 ? tf.mul(p, 1 - plr * wd) : p;

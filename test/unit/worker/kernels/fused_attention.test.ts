@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { countKernels } from '../../../../worker/kernels/count.js';
 import { fusedOpsEnabled, setFusedOps } from '../../../../worker/kernels/fused/index.js';
+import { setFusedKernels } from '../../../../worker/kernels/composite/index.js';
 import { applyAttention, declareAttention } from '../../../../worker/nn/attention.js';
 import { applyBlock, declareBlock } from '../../../../worker/nn/layers.js';
 import { SpecBuilder } from '../../../../worker/nn/params.js';
@@ -66,10 +67,12 @@ forEachBackend((backend) => {
     const count = async (on: boolean) => {
       const before = fusedOpsEnabled();
       setFusedOps(on);
+      setFusedKernels(false); // against the plain composition (the fused layer kernels have their own test: composite.test.ts)
       try {
         return (await countKernels(step)).total;
       } finally {
         setFusedOps(before);
+        setFusedKernels(true);
       }
     };
     const [fusedN, plainN] = [await count(true), await count(false)];
