@@ -94,7 +94,7 @@ export class Launcher {
 
   private checkAllGone(): void {
     if (this.stopping || this.exitCodes.size < this.slots.length || !this.o.onAllGone) return;
-    const failed = [...this.exitCodes].filter(([, c]) => c !== 0);
+    const failed = [...this.exitCodes].filter(([, c]) => c !== 0).sort(([a], [b]) => a - b);
     if (failed.length === 0) return;
     const input = failed.some(([, c]) => c === EXIT_INPUT_ERROR);
     this.o.onAllGone(`every worker of ${this.o.nodeName} has exited (${failed.map(([r, c]) => `${this.o.nodeName}-${r}: exit ${c}`).join(', ')})` +

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 const CLI = fileURLToPath(new URL('../../../coordinator/cli/index.js', import.meta.url));
 const TINY = fileURLToPath(new URL('../../../../test/fixtures/configs/tiny.yaml', import.meta.url));
@@ -57,7 +58,10 @@ test('sigmatrain run with a missing data root ends at once with the workers\' er
       s.close(() => resolve(p));
     });
   });
-  const r = cli(['run', '--config', TINY, '--workers', '2', '--dist.coordinator', `127.0.0.1:${port}`,
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const runDir = join(mkdtempSync(join(tmpdir(), 'sgt-cli-')), 'run');
+  const r = cli(['run', '--config', TINY, '--workers', '2', '--dist.coordinator', `127.0.0.1:${port}`, '--run-dir', runDir,
     '--data.kind', 'imagefolder', '--data.root', '/nonexistent/sigmatrain-data']);
   assert.equal(r.signal, null, `still running after 20 s (killed): ${r.out.slice(-800)}`);
   assert.equal(r.status, 78, r.out.slice(-800));
