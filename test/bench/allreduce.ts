@@ -1,13 +1,16 @@
-// Ring all-reduce benchmark (`npm run bench:allreduce`): real processes per world size × transport × payload size,
-// prints ONE JSON document with median time, algbw = S/t and busbw = algbw·2(N−1)/N in GB/s (nccl-tests definitions).
+// Ring all-reduce benchmark (`npm run bench:allreduce`): real processes per world size × data plane × transport ×
+// payload size, prints ONE JSON document with median time, algbw = S/t and busbw = algbw·2(N−1)/N in GB/s
+// (nccl-tests definitions).
 //
 // Restrict with env or args (args win): BENCH_WORLDS / --worlds 2,3   BENCH_SIZES_MB / --sizes 4,16
-// BENCH_TRANSPORTS / --transports ipc,tcp (net-ipc / net-tcp: the node:net probe of allreduce_net.ts)   BENCH_ITERS / --iters N (timed iterations; default scales with size)
+// BENCH_PLANES / --planes net,zmq (the Ring's dataPlane)   BENCH_TRANSPORTS / --transports ipc,tcp
+// BENCH_ITERS / --iters N (timed iterations; default scales with size)
 // BENCH_WARMUP / --warmup N   BENCH_CHUNK_BYTES / --chunk-bytes B   BENCH_HWM / --hwm N   BENCH_SOCKBUF / --sockbuf B
 // BENCH_MALLOC / --malloc tuned|default (tuned: workers get RING_MALLOC_ENV, as the launcher should do; default)
 // BENCH_PEER / --peer gloo: also run PyTorch's gloo all-reduce (test/bench/allreduce_gloo.py, BENCH_PYTHON / --python,
-// default /usr/bin/python3) alternately with the ring, BENCH_REPS / --reps times (default 5; worlds 2, sizes 1,16,64),
-// and print both busbw and the ratio per size (`comparison`).
+// default /usr/bin/python3) alternately with every ring configuration, BENCH_REPS / --reps times (default 5; worlds 2,
+// sizes 1,16,64), and print both busbw and the ratio per size (`comparison`).
+// BENCH_PROFILE / --profile DIR: run the ring workers under `node --cpu-prof --cpu-prof-dir DIR` (one .cpuprofile per rank).
 // The same file is the per-rank worker when started with --worker '<json>'.
 
 import { spawn } from 'node:child_process';
@@ -16,8 +19,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
-import { NetRingProbe } from './allreduce_net.js';
-import { DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV } from '../../worker/comm/ring.js';
+import { DATA_PLANES, DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV, type DataPlane } from '../../worker/comm/ring.js';
 
 const MB = 1 << 20;
 
@@ -26,34 +28,33 @@ interface WorkerJob {
   worldSize: number;
   listen: string;
   next: string;
+  prev: string;
+  dataPlane: DataPlane;
   chunkBytes: number;
   hwm: number;
   sockbuf: number;
   sizesBytes: number[];
   iters: number[];
   warmup: number[];
-  /** Set for the node:net probe (allreduce_net.ts) instead of the Ring: every rank's endpoint. */
-  net?: ({ path: string } | { host: string; port: number })[];
 }
 
 /** Per rank: for each size, the duration of every timed iteration (seconds), each started right after a barrier. */
 async function worker(job: WorkerJob): Promise<void> {
-  const net = job.net;
-  const ring = net
-    ? new NetRingProbe({ rank: job.rank, worldSize: job.worldSize, endpoint: (r) => net[r], chunkBytes: job.chunkBytes })
-    : new Ring({
-        rank: job.rank,
-        worldSize: job.worldSize,
-        listen: job.listen,
-        next: job.next,
-        chunkBytes: job.chunkBytes,
-        highWaterMark: job.hwm,
-        socketBufferBytes: job.sockbuf,
-        timeoutMs: 120_000,
-      });
+  const ring = new Ring({
+    rank: job.rank,
+    worldSize: job.worldSize,
+    listen: job.listen,
+    next: job.next,
+    prev: job.prev,
+    dataPlane: job.dataPlane,
+    chunkBytes: job.chunkBytes,
+    highWaterMark: job.hwm,
+    socketBufferBytes: job.sockbuf,
+    timeoutMs: 120_000,
+  });
   await ring.open();
   const times: number[][] = [];
-  // CPU seconds (user+sys, all threads incl. ZeroMQ's I/O thread) and minor page faults per timed iteration:
+  // CPU seconds (user+sys, all threads incl. ZeroMQ's I/O thread on the zmq plane) and minor page faults per timed iteration:
   // robust to other load on the machine, unlike wall time.
   const cpu: number[] = [];
   const faults: number[] = [];
@@ -78,7 +79,7 @@ async function worker(job: WorkerJob): Promise<void> {
     faults.push((process.resourceUsage().minorPageFault - f0) / job.iters[s]);
     times.push(mine);
   }
-  // Self-check (ring and probe alike): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
+  // Self-check (both planes): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
   // the barriers above (one float: empty segments) went through the same path.
   const check = new Float32Array(1_000_003).fill(job.rank + 1);
   await ring.allReduceSum(check);
@@ -106,13 +107,14 @@ interface WorkerResult {
   faults: number[];
 }
 
-function runWorkers(jobs: WorkerJob[], env: NodeJS.ProcessEnv): Promise<WorkerResult[]> {
+function runWorkers(jobs: WorkerJob[], env: NodeJS.ProcessEnv, profileDir: string): Promise<WorkerResult[]> {
   const self = fileURLToPath(import.meta.url);
+  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   return Promise.all(
     jobs.map(
       (job) =>
         new Promise<WorkerResult>((resolve, reject) => {
-          const p = spawn(process.execPath, [self, '--worker', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+          const p = spawn(process.execPath, [...prof, self, '--worker', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env });
           let out = '';
           p.stdout.on('data', (b: Buffer) => (out += b.toString()));
           p.once('exit', (code) => {
@@ -143,19 +145,16 @@ const numbers = (s: string): number[] =>
     return v;
   });
 
-/** One run of the ring for one transport and world size: per size, the slowest rank's time per iteration, CPU, faults. */
-async function runRing(transport: string, N: number, base: Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next'>, env: NodeJS.ProcessEnv): Promise<RunOfSize[]> {
+type BaseJob = Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next' | 'prev' | 'dataPlane'>;
+
+/** One run of the ring for one plane, transport and world size: per size, the slowest rank's time per iteration, CPU, faults. */
+async function runRing(plane: DataPlane, transport: string, N: number, base: BaseJob, env: NodeJS.ProcessEnv, profileDir: string): Promise<RunOfSize[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sgt-bench-'));
   const eps: string[] = [];
-  const ports: number[] = [];
-  for (let r = 0; r < N; r++) ports.push(await freePort());
-  for (let r = 0; r < N; r++) eps.push(transport.endsWith('ipc') ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${ports[r]}`);
-  const net = transport.startsWith('net-')
-    ? eps.map((_, r) => (transport === 'net-ipc' ? { path: join(dir, `r${r}.sock`) } : { host: '127.0.0.1', port: ports[r] }))
-    : undefined;
-  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N], net }));
+  for (let r = 0; r < N; r++) eps.push(transport === 'ipc' ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
+  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N], prev: eps[(r + N - 1) % N], dataPlane: plane }));
   try {
-    const perRank = await runWorkers(jobs, env);
+    const perRank = await runWorkers(jobs, env, profileDir);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     return base.sizesBytes.map((_, s) => ({
       // The collective is done when the slowest rank is: per iteration, the max over ranks.
@@ -209,8 +208,11 @@ async function main(): Promise<void> {
   const worlds = numbers(option('worlds', 'BENCH_WORLDS', peer ? '2' : '2,3,4'));
   const sizesMB = numbers(option('sizes', 'BENCH_SIZES_MB', peer ? '1,16,64' : '1,4,16,64,256'));
   const transports = option('transports', 'BENCH_TRANSPORTS', 'ipc,tcp').split(',');
-  const known = ['ipc', 'tcp', 'net-ipc', 'net-tcp'];
-  for (const t of transports) if (!known.includes(t)) throw new Error(`transport ${JSON.stringify(t)} is not ${known.join('|')}`);
+  for (const t of transports) if (t !== 'ipc' && t !== 'tcp') throw new Error(`transport ${JSON.stringify(t)} is not ipc|tcp`);
+  const planes = option('planes', 'BENCH_PLANES', DATA_PLANES.join(',')).split(',') as DataPlane[];
+  for (const p of planes) if (!DATA_PLANES.includes(p)) throw new Error(`plane ${JSON.stringify(p)} is not ${DATA_PLANES.join('|')}`);
+  const configs = planes.flatMap((plane) => transports.map((transport) => ({ plane, transport, key: `${plane}-${transport}` })));
+  const profileDir = option('profile', 'BENCH_PROFILE', '');
   const reps = numbers(option('reps', 'BENCH_REPS', peer ? '5' : '1'))[0];
   const python = option('python', 'BENCH_PYTHON', '/usr/bin/python3');
   const fixedIters = option('iters', 'BENCH_ITERS', '');
@@ -239,10 +241,10 @@ async function main(): Promise<void> {
   let torch = '';
   for (let rep = 0; rep < reps; rep++) {
     for (const N of worlds) {
-      for (const transport of transports) {
-        const key = `${transport}/${N}`;
+      for (const { plane, transport, key: name } of configs) {
+        const key = `${name}/${N}`;
         if (!ours.has(key)) ours.set(key, []);
-        ours.get(key)?.push(await runRing(transport, N, base, env));
+        ours.get(key)?.push(await runRing(plane, transport, N, base, env, profileDir));
         loads.push(loadavg()[0]);
       }
       if (peer) {
@@ -259,12 +261,13 @@ async function main(): Promise<void> {
   const results: object[] = [];
   const comparison: object[] = [];
   for (const N of worlds) {
-    for (const transport of transports) {
-      const runs = ours.get(`${transport}/${N}`) as RunOfSize[][];
+    for (const { plane, transport, key: name } of configs) {
+      const runs = ours.get(`${name}/${N}`) as RunOfSize[][];
       sizesBytes.forEach((S, s) => {
         // All iterations of all repetitions pooled for the medians; CPU and faults averaged.
         const pooled: RunOfSize = { times: runs.flatMap((r) => r[s].times), cpu: median(runs.map((r) => r[s].cpu)) };
         results.push({
+          plane,
           transport,
           worldSize: N,
           bytes: S,
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
         const ob = summarise(S, N, pooled).busbwGBps;
         const gb = summarise(S, N, gPooled).busbwGBps;
         comparison.push({
+          plane,
           transport,
           worldSize: N,
           sizeMB: sizesMB[s],
@@ -321,7 +325,7 @@ async function main(): Promise<void> {
       definitions: 'algbw = bytes / t; busbw = algbw * 2(N-1)/N (nccl-tests); GB = 1e9 bytes; cpuRatio = gloo CPU / ours (> 1: ours cheaper)',
       note:
         cpus().length < Math.max(...worlds) * 2
-          ? `only ${cpus().length} cores: each rank keeps a JS thread and a ZeroMQ I/O thread busy, so world sizes above ` +
+          ? `only ${cpus().length} cores: each rank keeps its JS thread (and on the zmq plane a ZeroMQ I/O thread) busy, so world sizes above ` +
             `${Math.max(1, Math.floor(cpus().length / 2))} oversubscribe the CPU; those numbers measure CPU contention, not the ring. ` +
             `cpuSecondsPerRank (user+sys, all threads) is the load-independent figure; loadavg shows other load on the machine.`
           : undefined,

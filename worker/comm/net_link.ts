@@ -130,6 +130,8 @@ type Phase = 'hello' | 'frames';
 const lost = (what: string): Error => Object.assign(new Error(what), { code: 'SGT_LOST' });
 const timedOut = (what: string): Error => Object.assign(new Error(what), { code: 'EAGAIN' });
 const ZERO_PAD = new Uint8Array(4);
+/** Copy landings with at least this many bytes still to come are read straight into the destination. */
+const DIRECT_MIN_BYTES = 4096;
 
 /**
  * Both connections of one rank: `out` (accepted from the successor; this rank writes frames into it) and `in`
@@ -155,6 +157,8 @@ export class NetLink {
   /** views[q] = the read buffer from byte q: the next read starts at (stream position mod 4), keeping floats aligned. */
   private readonly views: Uint8Array[];
   private readOff = 0;
+  /** The socket's next read goes straight into the current copy landing (see nextBuffer). */
+  private direct = false;
   private streamPos = 0;
   private phase: Phase = 'hello';
   private helloGot = 0;
@@ -279,12 +283,13 @@ export class NetLink {
       this.streamPos = 0;
       this.readOff = 0;
       this.hdrGot = 0;
+      this.direct = false;
       this.paused = false;
       this.pendStart = this.pendEnd = 0;
       const s = connect({
         ...('path' in ep ? { path: ep.path } : { host: ep.host, port: ep.port }),
         noDelay: true,
-        onread: { buffer: () => this.views[(this.readOff = this.streamPos & 3)], callback: (n: number) => this.onRead(n) },
+        onread: { buffer: this.nextBuffer, callback: (n: number) => this.onRead(n) },
       });
       let settled = false;
       const fail = (e: Error) => {
@@ -420,7 +425,9 @@ export class NetLink {
     }
   }
 
+  /** Settles the running exchange. On failure reading stops for good: no later read may land in the caller's array. */
   private finish(e?: Error): void {
+    if (e) this.in?.destroy();
     this.settle?.(e);
   }
 
@@ -471,11 +478,51 @@ export class NetLink {
 
   // ---- receive -------------------------------------------------------------------------------------------------
 
-  /** onread callback: n bytes landed at views[readOff]. Returns false to pause reading. */
+  /**
+   * The buffer for the socket's next read: inside a copy landing (all-gather, broadcast) with enough bytes left, the
+   * destination itself, so the kernel copies straight into the caller's array; otherwise the read buffer from byte
+   * (stream position mod 4), so that a float at a 4-aligned stream offset is 4-aligned in the buffer.
+   */
+  private readonly nextBuffer = (): Uint8Array => {
+    const copy = this.land.copy;
+    if (copy && this.ex && !this.drain && this.hdrGot === NET_HEADER_BYTES && this.payloadLeft >= DIRECT_MIN_BYTES) {
+      this.direct = true;
+      return copy.subarray(this.payloadPos, this.payloadPos + this.payloadLeft);
+    }
+    this.direct = false;
+    return this.views[(this.readOff = this.streamPos & 3)];
+  };
+
+  /** onread callback: n bytes landed at views[readOff], or straight in the destination. Returns false to pause reading. */
   private onRead(n: number): boolean {
-    const start = this.readOff;
     this.streamPos = (this.streamPos + n) | 0;
+    if (this.direct) {
+      this.payloadPos += n;
+      this.payloadLeft -= n;
+      this.lastRecv = Date.now();
+      const ex = this.ex;
+      if (this.payloadLeft > 0 || this.padLeft > 0 || !ex) return true;
+      return this.frameDone(ex);
+    }
+    const start = this.readOff;
     return this.consume(start, start + n);
+  }
+
+  /** The current frame is complete: count it and let the exchange send what it releases. False: stop consuming. */
+  private frameDone(ex: NetExchange): boolean {
+    this.hdrGot = 0;
+    if (this.drain) return true;
+    this.k++;
+    this.o.hooks.received(this.land.bytes);
+    try {
+      ex.landed(this.step, this.chunk, this.send);
+    } catch (e) {
+      this.finish(e as Error);
+      return false;
+    }
+    if (this.ex !== ex) return false; // failed while sending
+    if (this.k === ex.recvCount) this.maybeDone();
+    return true;
   }
 
   /** Consumes read-buffer bytes [off, end); pauses (returns false) when the exchange has all its frames or none runs. */
@@ -525,20 +572,7 @@ export class NetLink {
         this.padLeft -= t;
         off += t;
       }
-      if (this.payloadLeft === 0 && this.padLeft === 0) {
-        this.hdrGot = 0;
-        if (this.drain) continue;
-        this.k++;
-        this.o.hooks.received(this.land.bytes);
-        try {
-          ex.landed(this.step, this.chunk, this.send);
-        } catch (e) {
-          this.finish(e as Error);
-          return false;
-        }
-        if (this.ex !== ex) return false; // failed while sending
-        if (this.k === ex.recvCount) this.maybeDone();
-      }
+      if (this.payloadLeft === 0 && this.padLeft === 0 && !this.frameDone(ex)) return false;
     }
     this.pendStart = this.pendEnd = 0;
     return true;
@@ -610,7 +644,11 @@ export class NetLink {
     if (off < end) this.rbuf.copy(this.carryU8, 0, off, end);
   }
 
-  /** Closes both connections and the listener; a running exchange fails with `reason` (through hooks.ioError). */
+  /**
+   * Closes both connections and the listener; a running exchange fails with `reason` (through hooks.ioError).
+   * A completed exchange has had every write callback, so its bytes are in the kernel: `out` is ended (FIN after
+   * them) and destroyed once flushed, without waiting for the successor, which may not be reading any more.
+   */
   close(lingerMs: number, reason?: Error): Promise<void> {
     if (this.ex && reason) this.finish(this.o.hooks.ioError(reason, 'receive', this.ex, this.step, this.chunk));
     this.closing = true;
@@ -619,17 +657,18 @@ export class NetLink {
     this.server?.close();
     const out = this.out;
     if (!out || out.destroyed) return Promise.resolve();
+    if (lingerMs <= 0) {
+      out.destroy();
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
+      const done = () => {
+        clearTimeout(t);
         out.destroy();
         resolve();
-      }, lingerMs);
-      out.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      if (lingerMs > 0) out.end();
-      else out.destroy();
+      };
+      const t = setTimeout(done, lingerMs);
+      out.end(done);
     });
   }
 }
