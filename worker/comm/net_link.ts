@@ -273,6 +273,8 @@ export class NetLink {
   }
 
   private acceptedResolve: (() => void) | null = null;
+  /** The connection attempt in progress (destroyed by close()). */
+  private dialing: Socket | null = null;
 
   /** One connection attempt to the predecessor: 'ok', 'retry' (refused, or another generation), or a fatal reason. */
   private dial(): Promise<'ok' | 'retry' | string> {
@@ -291,6 +293,7 @@ export class NetLink {
         noDelay: true,
         onread: { buffer: this.nextBuffer, callback: (n: number) => this.onRead(n) },
       });
+      this.dialing = s;
       let settled = false;
       const fail = (e: Error) => {
         if (settled) return;
@@ -307,6 +310,12 @@ export class NetLink {
       this.onHello = (magic, gen, rank, world) => {
         settled = true;
         this.onHello = null;
+        this.dialing = null;
+        if (this.closing) {
+          s.destroy();
+          resolve('retry'); // closed while dialling: connect() stops retrying
+          return;
+        }
         if (magic !== HELLO_MAGIC) {
           s.destroy();
           resolve(`the endpoint of rank ${this.prevRank} answered with something that is not a ring handshake (magic 0x${magic.toString(16)}); check the ring endpoints`);
@@ -653,6 +662,7 @@ export class NetLink {
     if (this.ex && reason) this.finish(this.o.hooks.ioError(reason, 'receive', this.ex, this.step, this.chunk));
     this.closing = true;
     this.acceptedResolve?.();
+    this.dialing?.destroy();
     this.in?.destroy();
     this.server?.close();
     const out = this.out;
