@@ -58,15 +58,22 @@ async function worker(job: WorkerJob): Promise<void> {
   // robust to other load on the machine, unlike wall time.
   const cpu: number[] = [];
   const faults: number[] = [];
+  const switches: number[] = []; // context switches (voluntary + involuntary): each is a wake-up the scheduler must serve
+  const ctx = () => {
+    const u = process.resourceUsage();
+    return u.voluntaryContextSwitches + u.involuntaryContextSwitches;
+  };
   for (let s = 0; s < job.sizesBytes.length; s++) {
     const a = new Float32Array(job.sizesBytes[s] / 4).fill(1e-3 * (job.rank + 1));
     const mine: number[] = [];
     let c0 = process.cpuUsage();
     let f0 = process.resourceUsage().minorPageFault;
+    let x0 = ctx();
     for (let it = 0; it < job.warmup[s] + job.iters[s]; it++) {
       if (it === job.warmup[s]) {
         c0 = process.cpuUsage();
         f0 = process.resourceUsage().minorPageFault;
+        x0 = ctx();
       }
       await ring.barrier();
       const t0 = process.hrtime.bigint();
@@ -77,6 +84,7 @@ async function worker(job: WorkerJob): Promise<void> {
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1e6 / job.iters[s]);
     faults.push((process.resourceUsage().minorPageFault - f0) / job.iters[s]);
+    switches.push((ctx() - x0) / job.iters[s]);
     times.push(mine);
   }
   // Self-check (both planes): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
@@ -87,7 +95,7 @@ async function worker(job: WorkerJob): Promise<void> {
   const bad = check.findIndex((v) => v !== want);
   if (bad >= 0) throw new Error(`rank ${job.rank}: all-reduce self-check failed at element ${bad}: ${check[bad]} ≠ ${want}`);
   await ring.close();
-  process.stdout.write(JSON.stringify({ rank: job.rank, times, cpu, faults }) + '\n');
+  process.stdout.write(JSON.stringify({ rank: job.rank, times, cpu, faults, switches }) + '\n');
 }
 
 function freePort(): Promise<number> {
@@ -105,6 +113,7 @@ interface WorkerResult {
   times: number[][];
   cpu: number[];
   faults: number[];
+  switches: number[];
 }
 
 function runWorkers(jobs: WorkerJob[], env: NodeJS.ProcessEnv, profileDir: string): Promise<WorkerResult[]> {
@@ -161,6 +170,7 @@ async function runRing(plane: DataPlane, transport: string, N: number, base: Bas
       times: perRank[0].times[s].map((_, it) => Math.max(...perRank.map((r) => r.times[s][it]))),
       cpu: mean(perRank.map((r) => r.cpu[s])),
       faults: mean(perRank.map((r) => r.faults[s])),
+      switches: mean(perRank.map((r) => r.switches[s])),
     }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -171,6 +181,8 @@ interface RunOfSize {
   times: number[];
   cpu: number;
   faults?: number;
+  /** Context switches per all-reduce per rank (all threads). */
+  switches?: number;
 }
 
 /** The peer (test/bench/allreduce_gloo.py): PyTorch gloo, N processes on loopback tcp, timed the same way. */
@@ -184,8 +196,11 @@ function runGloo(python: string, N: number, sizesBytes: number[], iters: number[
     p.once('error', (e) => reject(new Error(`cannot start the gloo peer with ${python} (set BENCH_PYTHON / --python): ${e.message}`)));
     p.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`gloo peer (${python} ${script}) exited with ${code}; it needs PyTorch with gloo`));
-      const doc = JSON.parse(out.trim().split('\n').pop() as string) as { torch: string; results: { times: number[]; cpuSecondsPerRank: number }[] };
-      resolve({ torch: doc.torch, runs: doc.results.map((r) => ({ times: r.times, cpu: r.cpuSecondsPerRank })) });
+      const doc = JSON.parse(out.trim().split('\n').pop() as string) as {
+        torch: string;
+        results: { times: number[]; cpuSecondsPerRank: number; contextSwitchesPerRank: number }[];
+      };
+      resolve({ torch: doc.torch, runs: doc.results.map((r) => ({ times: r.times, cpu: r.cpuSecondsPerRank, switches: r.contextSwitchesPerRank })) });
     });
   });
 }
@@ -276,6 +291,7 @@ async function main(): Promise<void> {
           ...summarise(S, N, pooled),
           cpuSecondsPerRank: +pooled.cpu.toPrecision(3),
           minorFaultsPerRank: Math.round(median(runs.map((r) => r[s].faults ?? 0))),
+          contextSwitchesPerRank: Math.round(median(runs.map((r) => r[s].switches ?? 0))),
         });
         if (!peer) return;
         const g = gloo.get(N) as RunOfSize[][];
@@ -297,6 +313,7 @@ async function main(): Promise<void> {
           ratioMedianOfRepetitions: round3(median(perRep.map((x) => x.ratio))),
           cpuSecondsPerRank: { ours: +pooled.cpu.toPrecision(3), gloo: +gPooled.cpu.toPrecision(3) },
           cpuRatio: round3(gPooled.cpu / pooled.cpu),
+          contextSwitchesPerRank: { ours: Math.round(median(runs.map((r) => r[s].switches ?? 0))), gloo: Math.round(median(g.map((r) => r[s].switches ?? 0))) },
           repetitions: perRep,
         });
       });
