@@ -186,6 +186,9 @@ export class NetLink {
   private k = 0;
   private sent = 0;
   private writesPending = 0;
+  /** Step and chunk of the latest frame written (named by a send timeout). */
+  private sendStep = 0;
+  private sendChunk = 0;
   private lastRecv = 0;
   private lastSend = 0;
   private settle: ((e?: Error) => void) | null = null;
@@ -430,7 +433,7 @@ export class NetLink {
     if (this.k < ex.recvCount && now - this.lastRecv > this.o.timeoutMs) {
       this.finish(this.o.hooks.ioError(timedOut('receive timed out'), 'receive', ex, ex.expect(this.k).step, ex.expect(this.k).chunk));
     } else if (this.writesPending > 0 && now - this.lastSend > this.o.timeoutMs) {
-      this.finish(this.o.hooks.ioError(timedOut('send timed out'), 'send', ex, 0, 0));
+      this.finish(this.o.hooks.ioError(timedOut('send timed out'), 'send', ex, this.sendStep, this.sendChunk));
     }
   }
 
@@ -456,6 +459,8 @@ export class NetLink {
     encodeNetHeader({ gen: this.o.generation, op: ex.op, seq: ex.seq, step: o.step, chunk: o.chunk, from: this.o.rank, len: ex.len, payloadBytes: bytes }, h);
     this.sent++;
     this.writesPending++;
+    this.sendStep = o.step;
+    this.sendChunk = o.chunk;
     if (this.writesPending === 1) this.lastSend = Date.now();
     const done = (err?: Error | null) => {
       if (err) {
