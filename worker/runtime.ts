@@ -225,6 +225,7 @@ export class Worker {
     const log = this.log.child({ generation: start.generation, rank: start.rank });
     const ring = new Ring({
       rank: start.rank, worldSize: start.worldSize, listen: this.opts.ringListen, next: start.peers[(start.rank + 1) % start.worldSize],
+      prev: start.peers[(start.rank + start.worldSize - 1) % start.worldSize], dataPlane: this.config.dist.dataPlane,
       generation: start.generation, chunkBytes: this.config.dist.chunkBytes, timeoutMs: this.config.dist.allreduceTimeoutMs,
       logger: log,
     });

@@ -149,6 +149,11 @@ export const schema = {
       default: 300000,
     },
     chunkBytes: { doc: 'Ring all-reduce message size in bytes (pipelining granularity).', format: 'positive-int', default: 1048576 },
+    dataPlane: {
+      doc: 'What carries the ring\'s bulk data. net: one node:net connection per ring edge (a unix socket for ipc, TCP for tcp), frames read from one reused buffer straight into the gradient buffer, a dead neighbour detected as soon as its connection closes. zmq: ZeroMQ PUSH/PULL (a buffer per received message; a dead neighbour found by dist.allreduceTimeoutMs). Same schedule and bitwise-identical results; the coordinator control plane is ZeroMQ either way. All workers of a job must use the same plane.',
+      format: ['net', 'zmq'],
+      default: 'net',
+    },
     transport: { doc: 'Ring transport: ipc (one machine), tcp, or auto (ipc when the coordinator is on loopback, tcp otherwise).', format: ['auto', 'ipc', 'tcp'], default: 'auto' },
     ringHost: { doc: 'Address other workers reach this worker\'s ring socket at (tcp).', format: 'string', default: '127.0.0.1' },
     ringPortBase: { doc: 'tcp ring port of local rank 0 (local rank r uses base + r).', format: 'positive-int', default: 29500 },

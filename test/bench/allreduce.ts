@@ -1,13 +1,16 @@
-// Ring all-reduce benchmark (`npm run bench:allreduce`): real processes per world size × transport × payload size,
-// prints ONE JSON document with median time, algbw = S/t and busbw = algbw·2(N−1)/N in GB/s (nccl-tests definitions).
+// Ring all-reduce benchmark (`npm run bench:allreduce`): real processes per world size × data plane × transport ×
+// payload size, prints ONE JSON document with median time, algbw = S/t and busbw = algbw·2(N−1)/N in GB/s
+// (nccl-tests definitions).
 //
 // Restrict with env or args (args win): BENCH_WORLDS / --worlds 2,3   BENCH_SIZES_MB / --sizes 4,16
-// BENCH_TRANSPORTS / --transports ipc,tcp (net-ipc / net-tcp: the node:net probe of allreduce_net.ts)   BENCH_ITERS / --iters N (timed iterations; default scales with size)
+// BENCH_PLANES / --planes net,zmq (the Ring's dataPlane)   BENCH_TRANSPORTS / --transports ipc,tcp
+// BENCH_ITERS / --iters N (timed iterations; default scales with size)
 // BENCH_WARMUP / --warmup N   BENCH_CHUNK_BYTES / --chunk-bytes B   BENCH_HWM / --hwm N   BENCH_SOCKBUF / --sockbuf B
 // BENCH_MALLOC / --malloc tuned|default (tuned: workers get RING_MALLOC_ENV, as the launcher should do; default)
 // BENCH_PEER / --peer gloo: also run PyTorch's gloo all-reduce (test/bench/allreduce_gloo.py, BENCH_PYTHON / --python,
-// default /usr/bin/python3) alternately with the ring, BENCH_REPS / --reps times (default 5; worlds 2, sizes 1,16,64),
-// and print both busbw and the ratio per size (`comparison`).
+// default /usr/bin/python3) alternately with every ring configuration, BENCH_REPS / --reps times (default 5; worlds 2,
+// sizes 1,16,64), and print both busbw and the ratio per size (`comparison`).
+// BENCH_PROFILE / --profile DIR: run the ring workers under `node --cpu-prof --cpu-prof-dir DIR` (one .cpuprofile per rank).
 // The same file is the per-rank worker when started with --worker '<json>'.
 
 import { spawn } from 'node:child_process';
@@ -16,8 +19,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
-import { NetRingProbe } from './allreduce_net.js';
-import { DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV } from '../../worker/comm/ring.js';
+import { DATA_PLANES, DEFAULT_CHUNK_BYTES, DEFAULT_HWM, Ring, RING_MALLOC_ENV, type DataPlane } from '../../worker/comm/ring.js';
 
 const MB = 1 << 20;
 
@@ -26,46 +28,52 @@ interface WorkerJob {
   worldSize: number;
   listen: string;
   next: string;
+  prev: string;
+  dataPlane: DataPlane;
   chunkBytes: number;
   hwm: number;
   sockbuf: number;
   sizesBytes: number[];
   iters: number[];
   warmup: number[];
-  /** Set for the node:net probe (allreduce_net.ts) instead of the Ring: every rank's endpoint. */
-  net?: ({ path: string } | { host: string; port: number })[];
 }
 
 /** Per rank: for each size, the duration of every timed iteration (seconds), each started right after a barrier. */
 async function worker(job: WorkerJob): Promise<void> {
-  const net = job.net;
-  const ring = net
-    ? new NetRingProbe({ rank: job.rank, worldSize: job.worldSize, endpoint: (r) => net[r], chunkBytes: job.chunkBytes })
-    : new Ring({
-        rank: job.rank,
-        worldSize: job.worldSize,
-        listen: job.listen,
-        next: job.next,
-        chunkBytes: job.chunkBytes,
-        highWaterMark: job.hwm,
-        socketBufferBytes: job.sockbuf,
-        timeoutMs: 120_000,
-      });
+  const ring = new Ring({
+    rank: job.rank,
+    worldSize: job.worldSize,
+    listen: job.listen,
+    next: job.next,
+    prev: job.prev,
+    dataPlane: job.dataPlane,
+    chunkBytes: job.chunkBytes,
+    highWaterMark: job.hwm,
+    socketBufferBytes: job.sockbuf,
+    timeoutMs: 120_000,
+  });
   await ring.open();
   const times: number[][] = [];
-  // CPU seconds (user+sys, all threads incl. ZeroMQ's I/O thread) and minor page faults per timed iteration:
+  // CPU seconds (user+sys, all threads incl. ZeroMQ's I/O thread on the zmq plane) and minor page faults per timed iteration:
   // robust to other load on the machine, unlike wall time.
   const cpu: number[] = [];
   const faults: number[] = [];
+  const switches: number[] = []; // context switches (voluntary + involuntary): each is a wake-up the scheduler must serve
+  const ctx = () => {
+    const u = process.resourceUsage();
+    return u.voluntaryContextSwitches + u.involuntaryContextSwitches;
+  };
   for (let s = 0; s < job.sizesBytes.length; s++) {
     const a = new Float32Array(job.sizesBytes[s] / 4).fill(1e-3 * (job.rank + 1));
     const mine: number[] = [];
     let c0 = process.cpuUsage();
     let f0 = process.resourceUsage().minorPageFault;
+    let x0 = ctx();
     for (let it = 0; it < job.warmup[s] + job.iters[s]; it++) {
       if (it === job.warmup[s]) {
         c0 = process.cpuUsage();
         f0 = process.resourceUsage().minorPageFault;
+        x0 = ctx();
       }
       await ring.barrier();
       const t0 = process.hrtime.bigint();
@@ -76,9 +84,10 @@ async function worker(job: WorkerJob): Promise<void> {
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1e6 / job.iters[s]);
     faults.push((process.resourceUsage().minorPageFault - f0) / job.iters[s]);
+    switches.push((ctx() - x0) / job.iters[s]);
     times.push(mine);
   }
-  // Self-check (ring and probe alike): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
+  // Self-check (both planes): an odd length (uneven segments and chunks) sums to N(N+1)/2 everywhere;
   // the barriers above (one float: empty segments) went through the same path.
   const check = new Float32Array(1_000_003).fill(job.rank + 1);
   await ring.allReduceSum(check);
@@ -86,7 +95,7 @@ async function worker(job: WorkerJob): Promise<void> {
   const bad = check.findIndex((v) => v !== want);
   if (bad >= 0) throw new Error(`rank ${job.rank}: all-reduce self-check failed at element ${bad}: ${check[bad]} ≠ ${want}`);
   await ring.close();
-  process.stdout.write(JSON.stringify({ rank: job.rank, times, cpu, faults }) + '\n');
+  process.stdout.write(JSON.stringify({ rank: job.rank, times, cpu, faults, switches }) + '\n');
 }
 
 function freePort(): Promise<number> {
@@ -104,15 +113,17 @@ interface WorkerResult {
   times: number[][];
   cpu: number[];
   faults: number[];
+  switches: number[];
 }
 
-function runWorkers(jobs: WorkerJob[], env: NodeJS.ProcessEnv): Promise<WorkerResult[]> {
+function runWorkers(jobs: WorkerJob[], env: NodeJS.ProcessEnv, profileDir: string): Promise<WorkerResult[]> {
   const self = fileURLToPath(import.meta.url);
+  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   return Promise.all(
     jobs.map(
       (job) =>
         new Promise<WorkerResult>((resolve, reject) => {
-          const p = spawn(process.execPath, [self, '--worker', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+          const p = spawn(process.execPath, [...prof, self, '--worker', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env });
           let out = '';
           p.stdout.on('data', (b: Buffer) => (out += b.toString()));
           p.once('exit', (code) => {
@@ -143,25 +154,23 @@ const numbers = (s: string): number[] =>
     return v;
   });
 
-/** One run of the ring for one transport and world size: per size, the slowest rank's time per iteration, CPU, faults. */
-async function runRing(transport: string, N: number, base: Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next'>, env: NodeJS.ProcessEnv): Promise<RunOfSize[]> {
+type BaseJob = Omit<WorkerJob, 'rank' | 'worldSize' | 'listen' | 'next' | 'prev' | 'dataPlane'>;
+
+/** One run of the ring for one plane, transport and world size: per size, the slowest rank's time per iteration, CPU, faults. */
+async function runRing(plane: DataPlane, transport: string, N: number, base: BaseJob, env: NodeJS.ProcessEnv, profileDir: string): Promise<RunOfSize[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sgt-bench-'));
   const eps: string[] = [];
-  const ports: number[] = [];
-  for (let r = 0; r < N; r++) ports.push(await freePort());
-  for (let r = 0; r < N; r++) eps.push(transport.endsWith('ipc') ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${ports[r]}`);
-  const net = transport.startsWith('net-')
-    ? eps.map((_, r) => (transport === 'net-ipc' ? { path: join(dir, `r${r}.sock`) } : { host: '127.0.0.1', port: ports[r] }))
-    : undefined;
-  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N], net }));
+  for (let r = 0; r < N; r++) eps.push(transport === 'ipc' ? `ipc://${join(dir, `r${r}.sock`)}` : `tcp://127.0.0.1:${await freePort()}`);
+  const jobs = eps.map((listen, r) => ({ ...base, rank: r, worldSize: N, listen, next: eps[(r + 1) % N], prev: eps[(r + N - 1) % N], dataPlane: plane }));
   try {
-    const perRank = await runWorkers(jobs, env);
+    const perRank = await runWorkers(jobs, env, profileDir);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     return base.sizesBytes.map((_, s) => ({
       // The collective is done when the slowest rank is: per iteration, the max over ranks.
       times: perRank[0].times[s].map((_, it) => Math.max(...perRank.map((r) => r.times[s][it]))),
       cpu: mean(perRank.map((r) => r.cpu[s])),
       faults: mean(perRank.map((r) => r.faults[s])),
+      switches: mean(perRank.map((r) => r.switches[s])),
     }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -172,6 +181,8 @@ interface RunOfSize {
   times: number[];
   cpu: number;
   faults?: number;
+  /** Context switches per all-reduce per rank (all threads). */
+  switches?: number;
 }
 
 /** The peer (test/bench/allreduce_gloo.py): PyTorch gloo, N processes on loopback tcp, timed the same way. */
@@ -185,8 +196,11 @@ function runGloo(python: string, N: number, sizesBytes: number[], iters: number[
     p.once('error', (e) => reject(new Error(`cannot start the gloo peer with ${python} (set BENCH_PYTHON / --python): ${e.message}`)));
     p.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`gloo peer (${python} ${script}) exited with ${code}; it needs PyTorch with gloo`));
-      const doc = JSON.parse(out.trim().split('\n').pop() as string) as { torch: string; results: { times: number[]; cpuSecondsPerRank: number }[] };
-      resolve({ torch: doc.torch, runs: doc.results.map((r) => ({ times: r.times, cpu: r.cpuSecondsPerRank })) });
+      const doc = JSON.parse(out.trim().split('\n').pop() as string) as {
+        torch: string;
+        results: { times: number[]; cpuSecondsPerRank: number; contextSwitchesPerRank: number }[];
+      };
+      resolve({ torch: doc.torch, runs: doc.results.map((r) => ({ times: r.times, cpu: r.cpuSecondsPerRank, switches: r.contextSwitchesPerRank })) });
     });
   });
 }
@@ -209,8 +223,11 @@ async function main(): Promise<void> {
   const worlds = numbers(option('worlds', 'BENCH_WORLDS', peer ? '2' : '2,3,4'));
   const sizesMB = numbers(option('sizes', 'BENCH_SIZES_MB', peer ? '1,16,64' : '1,4,16,64,256'));
   const transports = option('transports', 'BENCH_TRANSPORTS', 'ipc,tcp').split(',');
-  const known = ['ipc', 'tcp', 'net-ipc', 'net-tcp'];
-  for (const t of transports) if (!known.includes(t)) throw new Error(`transport ${JSON.stringify(t)} is not ${known.join('|')}`);
+  for (const t of transports) if (t !== 'ipc' && t !== 'tcp') throw new Error(`transport ${JSON.stringify(t)} is not ipc|tcp`);
+  const planes = option('planes', 'BENCH_PLANES', DATA_PLANES.join(',')).split(',') as DataPlane[];
+  for (const p of planes) if (!DATA_PLANES.includes(p)) throw new Error(`plane ${JSON.stringify(p)} is not ${DATA_PLANES.join('|')}`);
+  const configs = planes.flatMap((plane) => transports.map((transport) => ({ plane, transport, key: `${plane}-${transport}` })));
+  const profileDir = option('profile', 'BENCH_PROFILE', '');
   const reps = numbers(option('reps', 'BENCH_REPS', peer ? '5' : '1'))[0];
   const python = option('python', 'BENCH_PYTHON', '/usr/bin/python3');
   const fixedIters = option('iters', 'BENCH_ITERS', '');
@@ -239,10 +256,10 @@ async function main(): Promise<void> {
   let torch = '';
   for (let rep = 0; rep < reps; rep++) {
     for (const N of worlds) {
-      for (const transport of transports) {
-        const key = `${transport}/${N}`;
+      for (const { plane, transport, key: name } of configs) {
+        const key = `${name}/${N}`;
         if (!ours.has(key)) ours.set(key, []);
-        ours.get(key)?.push(await runRing(transport, N, base, env));
+        ours.get(key)?.push(await runRing(plane, transport, N, base, env, profileDir));
         loads.push(loadavg()[0]);
       }
       if (peer) {
@@ -259,12 +276,13 @@ async function main(): Promise<void> {
   const results: object[] = [];
   const comparison: object[] = [];
   for (const N of worlds) {
-    for (const transport of transports) {
-      const runs = ours.get(`${transport}/${N}`) as RunOfSize[][];
+    for (const { plane, transport, key: name } of configs) {
+      const runs = ours.get(`${name}/${N}`) as RunOfSize[][];
       sizesBytes.forEach((S, s) => {
         // All iterations of all repetitions pooled for the medians; CPU and faults averaged.
         const pooled: RunOfSize = { times: runs.flatMap((r) => r[s].times), cpu: median(runs.map((r) => r[s].cpu)) };
         results.push({
+          plane,
           transport,
           worldSize: N,
           bytes: S,
@@ -273,6 +291,7 @@ async function main(): Promise<void> {
           ...summarise(S, N, pooled),
           cpuSecondsPerRank: +pooled.cpu.toPrecision(3),
           minorFaultsPerRank: Math.round(median(runs.map((r) => r[s].faults ?? 0))),
+          contextSwitchesPerRank: Math.round(median(runs.map((r) => r[s].switches ?? 0))),
         });
         if (!peer) return;
         const g = gloo.get(N) as RunOfSize[][];
@@ -285,6 +304,7 @@ async function main(): Promise<void> {
         const ob = summarise(S, N, pooled).busbwGBps;
         const gb = summarise(S, N, gPooled).busbwGBps;
         comparison.push({
+          plane,
           transport,
           worldSize: N,
           sizeMB: sizesMB[s],
@@ -293,6 +313,7 @@ async function main(): Promise<void> {
           ratioMedianOfRepetitions: round3(median(perRep.map((x) => x.ratio))),
           cpuSecondsPerRank: { ours: +pooled.cpu.toPrecision(3), gloo: +gPooled.cpu.toPrecision(3) },
           cpuRatio: round3(gPooled.cpu / pooled.cpu),
+          contextSwitchesPerRank: { ours: Math.round(median(runs.map((r) => r[s].switches ?? 0))), gloo: Math.round(median(g.map((r) => r[s].switches ?? 0))) },
           repetitions: perRep,
         });
       });
@@ -321,7 +342,7 @@ async function main(): Promise<void> {
       definitions: 'algbw = bytes / t; busbw = algbw * 2(N-1)/N (nccl-tests); GB = 1e9 bytes; cpuRatio = gloo CPU / ours (> 1: ours cheaper)',
       note:
         cpus().length < Math.max(...worlds) * 2
-          ? `only ${cpus().length} cores: each rank keeps a JS thread and a ZeroMQ I/O thread busy, so world sizes above ` +
+          ? `only ${cpus().length} cores: each rank keeps its JS thread (and on the zmq plane a ZeroMQ I/O thread) busy, so world sizes above ` +
             `${Math.max(1, Math.floor(cpus().length / 2))} oversubscribe the CPU; those numbers measure CPU contention, not the ring. ` +
             `cpuSecondsPerRank (user+sys, all threads) is the load-independent figure; loadavg shows other load on the machine.`
           : undefined,

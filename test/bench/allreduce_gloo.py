@@ -5,6 +5,7 @@
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import time
@@ -28,9 +29,12 @@ def rank_main(rank, world, port, sizes, iters, warmup, out):
         a = torch.full((nbytes // 4,), 1e-3 * (rank + 1), dtype=torch.float32)
         times = []
         c0 = time.process_time()
+        x0 = 0
         for it in range(warmup[s] + iters[s]):
             if it == warmup[s]:
                 c0 = time.process_time()
+                ru = resource.getrusage(resource.RUSAGE_SELF)
+                x0 = ru.ru_nvcsw + ru.ru_nivcsw
             dist.barrier()
             t0 = time.perf_counter()
             dist.all_reduce(a)
@@ -38,12 +42,14 @@ def rank_main(rank, world, port, sizes, iters, warmup, out):
             if it >= warmup[s]:
                 times.append(dt)
         cpu = (time.process_time() - c0) / iters[s]
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        switches = (ru.ru_nvcsw + ru.ru_nivcsw - x0) / iters[s]  # all threads, as the ring bench counts
         # Slowest rank per iteration, as the ring bench does.
         t = torch.tensor(times, dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        c = torch.tensor([cpu], dtype=torch.float64)
+        c = torch.tensor([cpu, switches], dtype=torch.float64)
         dist.all_reduce(c)
-        per_size.append({'times': t.tolist(), 'cpuSecondsPerRank': c.item() / world})
+        per_size.append({'times': t.tolist(), 'cpuSecondsPerRank': c[0].item() / world, 'contextSwitchesPerRank': c[1].item() / world})
     if rank == 0:
         out.put(per_size)
     dist.barrier()
@@ -86,6 +92,7 @@ def main():
             'algbwGBps': algbw,
             'busbwGBps': algbw * 2 * (n - 1) / n,
             'cpuSecondsPerRank': r['cpuSecondsPerRank'],
+            'contextSwitchesPerRank': r['contextSwitchesPerRank'],
             'times': r['times'],
         })
     print(json.dumps({'torch': torch.__version__, 'backend': 'gloo', 'worldSize': n, 'results': results}))

@@ -3,8 +3,12 @@
 
 import { SigmaError } from '../../shared/errors.js';
 
-/** Why a collective failed. `timeout` is what a dead or stuck peer produces; the others are bugs or misuse. */
-export type CommFailure = 'timeout' | 'protocol' | 'closed' | 'socket' | 'usage';
+/**
+ * Why a collective failed. `timeout` (no progress for timeoutMs) and `lost` (net data plane: a neighbour's connection
+ * closed or was reset, which a killed process causes at once) are what a dead or stuck peer produces; the others are
+ * bugs or misuse.
+ */
+export type CommFailure = 'timeout' | 'lost' | 'protocol' | 'closed' | 'socket' | 'usage';
 
 export interface CommErrorDetails {
   reason: CommFailure;

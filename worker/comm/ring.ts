@@ -1,9 +1,12 @@
-// Ring collectives over ZeroMQ PUSH/PULL: every rank binds a PULL at `listen` and connects a PUSH to its successor's
-// endpoint (`next`). All-reduce = reduce-scatter + all-gather, 2(N-1) steps, pipelined in chunks, in place on Float32Arrays.
+// Ring collectives: all-reduce = reduce-scatter + all-gather, 2(N-1) steps, pipelined in chunks, in place on
+// Float32Arrays; broadcast and barrier. Two data planes carry the frames (RingOptions.dataPlane):
+// net (default): node:net stream connections with fixed headers, payloads read straight into the caller's array (net_link.ts);
+// zmq: every rank binds a ZeroMQ PULL at `listen` and connects a PUSH to its successor's endpoint (`next`).
 
 import { Pull, Push } from 'zeromq';
 import { CommError, type CommErrorDetails, type CommFailure } from './errors.js';
 import { decodeHeader, encodeHeader, type OpName } from './header.js';
+import { NetLink, parseEndpoint, type Landing, type NetEndpoint, type NetExchange } from './net_link.js';
 import { chunkSpan, chunksPerSegment, mod, recvSegment } from './schedule.js';
 
 export interface RingOptions {
@@ -13,20 +16,33 @@ export interface RingOptions {
   listen: string;
   /** The successor's `listen` endpoint (rank (r+1) mod N). */
   next: string;
+  /** The predecessor's `listen` endpoint (rank (r-1) mod N); the net plane connects to it. Required for dataPlane 'net'. */
+  prev?: string;
+  /**
+   * What carries the frames. 'net' (default): one node:net connection per ring edge (unix socket for ipc://, TCP for
+   * tcp://), payloads read from one reused buffer straight into the caller's array; a closed or reset connection fails
+   * the collective at once (reason 'lost'). 'zmq': ZeroMQ PUSH/PULL, a buffer per received message; a dead peer is
+   * found by the timeout. Same schedule, same arithmetic, bitwise-identical results.
+   */
+  dataPlane?: DataPlane;
   /** Ring generation (elastic membership); frames of other generations are dropped. Default 0. */
   generation?: number;
   /** Target payload bytes per message (default DEFAULT_CHUNK_BYTES; see bench:allreduce). */
   chunkBytes?: number;
   /** A wait on a peer (one receive or one send) longer than this fails the collective with CommError 'timeout'. Default 30 s. */
   timeoutMs?: number;
-  /** ZeroMQ high-water marks in messages (not bytes): small, since messages are MB-sized. Default 4. */
+  /** ZeroMQ high-water marks in messages (not bytes): small, since messages are MB-sized. Default 4. zmq plane only. */
   highWaterMark?: number;
   /** How long close() lets queued frames drain to the successor after the final barrier. Default min(timeoutMs, 2000). */
   lingerMs?: number;
-  /** Kernel socket buffer (SO_SNDBUF / SO_RCVBUF) in bytes; -1 keeps the OS default. Default -1. */
+  /** Kernel socket buffer (SO_SNDBUF / SO_RCVBUF) in bytes; -1 keeps the OS default. Default -1. zmq plane only (node:net cannot set it). */
   socketBufferBytes?: number;
   logger?: CommLogger;
 }
+
+export type DataPlane = 'net' | 'zmq';
+export const DATA_PLANES: readonly DataPlane[] = ['net', 'zmq'];
+export const DEFAULT_DATA_PLANE: DataPlane = 'net';
 
 /** The subset of a pino logger the ring uses (passed in, never global). */
 export interface CommLogger {
@@ -34,10 +50,10 @@ export interface CommLogger {
 }
 
 export interface RingStats {
-  /** Payload bytes handed to ZeroMQ / received (headers excluded). */
+  /** Payload bytes handed to the data plane (zmq) or written to the socket (net) / received (headers excluded). */
   bytesSent: number;
   bytesReceived: number;
-  /** Frames dropped because they carried another generation. */
+  /** Frames (zmq, net) and connections (net) dropped because they carried another generation. */
   staleDropped: number;
   /** Collectives completed (including the open/close handshakes). */
   collectives: number;
@@ -86,6 +102,9 @@ interface Exchange {
   onFrame(step: number, chunk: number, payload: Buffer | undefined, send: (o: Outgoing) => void): void;
 }
 
+/** The exchange as the net plane runs it (payloads land in place instead of arriving as buffers). */
+type AnyExchange = Exchange | NetExchange;
+
 type State = 'new' | 'open' | 'failed' | 'closed';
 
 export class Ring {
@@ -94,11 +113,14 @@ export class Ring {
   readonly generation: number;
   readonly chunkBytes: number;
   readonly timeoutMs: number;
+  readonly dataPlane: DataPlane;
   private readonly opts: RingOptions;
   private readonly prev: number;
   private readonly nextRank: number;
   private pull: Pull | null = null;
   private push: Push | null = null;
+  private link: NetLink | null = null;
+  private readonly endpoints: { listen: NetEndpoint; prev: NetEndpoint } | null = null;
   private state: State = 'new';
   private failure: CommError | null = null;
   private closing = false;
@@ -126,12 +148,24 @@ export class Ring {
     if (worldSize > 1 && (typeof opts.listen !== 'string' || typeof opts.next !== 'string' || !opts.listen || !opts.next)) {
       bad(`listen=${JSON.stringify(opts.listen)} / next=${JSON.stringify(opts.next)} (endpoint strings)`);
     }
+    const plane = opts.dataPlane ?? DEFAULT_DATA_PLANE;
+    if (!DATA_PLANES.includes(plane)) bad(`dataPlane=${JSON.stringify(plane)} (one of ${DATA_PLANES.join(', ')})`);
+    if (plane === 'net' && worldSize > 1) {
+      if (typeof opts.prev !== 'string' || !opts.prev) bad(`prev=${JSON.stringify(opts.prev)} (the predecessor's endpoint string; the net data plane connects to it)`);
+      if (gen > 0xffff_ffff) bad(`generation=${gen} (the net data plane carries generations as uint32)`);
+      const listen = parseEndpoint(opts.listen, true);
+      const prev = parseEndpoint(opts.prev as string, false);
+      if (typeof listen === 'string') bad(`listen: ${listen}`);
+      if (typeof prev === 'string') bad(`prev: ${prev}`);
+      this.endpoints = { listen: listen as NetEndpoint, prev: prev as NetEndpoint };
+    }
     this.opts = opts;
     this.rank = rank;
     this.worldSize = worldSize;
     this.generation = gen;
     this.chunkBytes = chunkBytes;
     this.timeoutMs = timeoutMs;
+    this.dataPlane = plane;
     this.prev = mod(rank - 1, worldSize);
     this.nextRank = mod(rank + 1, worldSize);
   }
@@ -147,6 +181,7 @@ export class Ring {
       this.state = 'open';
       return;
     }
+    if (this.dataPlane === 'net') return this.openNet();
     const hwm = this.opts.highWaterMark ?? DEFAULT_HWM;
     const buf = this.opts.socketBufferBytes ?? -1;
     // receiveTimeout / sendTimeout turn a silent peer into EAGAIN after timeoutMs; linger is set again at close().
@@ -171,11 +206,50 @@ export class Ring {
     await this.run(() => this.exchange(this.tokenRing('hello')));
   }
 
+  private async openNet(): Promise<void> {
+    const eps = this.endpoints as { listen: NetEndpoint; prev: NetEndpoint };
+    const link = new NetLink({
+      rank: this.rank,
+      worldSize: this.worldSize,
+      generation: this.generation,
+      listen: eps.listen,
+      prev: eps.prev,
+      timeoutMs: this.timeoutMs,
+      hooks: {
+        ioError: (e, dir, ex, step, chunk) => this.ioError(e, dir, ex, step, chunk),
+        protocol: (m, step, chunk, ex) => this.protocol(m, step, chunk, ex),
+        stale: (w) => {
+          this.counters.staleDropped++;
+          this.opts.logger?.warn(
+            { rank: this.rank, generation: this.generation, frameGeneration: w.frameGeneration, ...(w.op ? { op: w.op } : {}) },
+            w.connection ? 'refused a ring connection of another generation' : 'dropped frame of another generation',
+          );
+        },
+        received: (b) => (this.counters.bytesReceived += b),
+        sent: (b) => (this.counters.bytesSent += b),
+      },
+    });
+    this.link = link;
+    try {
+      await link.listen();
+    } catch (e) {
+      this.fail(this.error({ reason: 'socket' }, `cannot listen on ${this.opts.listen}: ${(e as Error).message}`, e));
+      await link.close(0);
+      throw this.failure;
+    }
+    this.state = 'open';
+    await this.run(async () => {
+      const hello = this.tokenRing('hello');
+      await link.connect(hello);
+      await this.exchange(hello);
+    });
+  }
+
   /** In place: every rank ends with the elementwise sum, bitwise identical on all ranks. Averaging is the caller's. */
   allReduceSum(data: Float32Array): Promise<void> {
     if (!(data instanceof Float32Array)) return Promise.reject(this.usage(`allReduceSum needs a Float32Array, got ${describe(data)}`));
     if (this.worldSize === 1) return this.run(async () => undefined);
-    return this.run(() => this.exchange(this.allReducePlan(data)));
+    return this.run(() => this.exchange(this.dataPlane === 'net' ? this.allReduceNet(data) : this.allReducePlan(data)));
   }
 
   /** In place: every rank ends with root's bytes. All ranks must pass arrays of the same byte length. */
@@ -188,7 +262,7 @@ export class Ring {
     }
     if (this.worldSize === 1) return this.run(async () => undefined);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return this.run(() => this.exchange(this.broadcastPlan(bytes, root)));
+    return this.run(() => this.exchange(this.dataPlane === 'net' ? this.broadcastNet(bytes, root) : this.broadcastPlan(bytes, root)));
   }
 
   /** Resolves once every rank has entered the barrier. */
@@ -219,8 +293,11 @@ export class Ring {
     if (this.state === 'open' && this.inFlight > 0) {
       this.fail(this.error({ reason: 'closed' }, `ring closed while a collective was in flight`));
     }
-    this.closeSockets(this.state === 'open' ? (this.opts.lingerMs ?? Math.min(this.timeoutMs, 2000)) : 0);
+    const linger = this.state === 'open' ? (this.opts.lingerMs ?? Math.min(this.timeoutMs, 2000)) : 0;
+    this.closeSockets(linger);
+    const closingLink = this.link?.close(linger, new Error('ring closed'));
     this.state = 'closed';
+    await closingLink;
     await this.chain;
   }
 
@@ -312,8 +389,11 @@ export class Ring {
   }
 
   /** Each rank's token travels N-1 hops; having seen all N-1 foreign tokens means every rank has entered. */
-  private tokenRing(op: 'hello' | 'barrier' | 'bye'): Exchange {
+  private tokenRing(op: 'hello' | 'barrier' | 'bye'): Exchange & NetExchange {
     const N = this.worldSize;
+    const onFrame = (step: number, _j: number, _payload: unknown, send: (o: Outgoing) => void) => {
+      if (step + 1 < N - 1) send({ step: step + 1, chunk: 0 });
+    };
     return {
       op,
       seq: this.seq,
@@ -322,8 +402,86 @@ export class Ring {
       sendCount: N - 1,
       initial: [{ step: 0, chunk: 0 }],
       expect: (k) => ({ step: k, chunk: 0 }),
-      onFrame: (step, _j, _payload, send) => {
-        if (step + 1 < N - 1) send({ step: step + 1, chunk: 0 });
+      onFrame,
+      landing: () => NO_PAYLOAD,
+      landed: (step, j, send) => onFrame(step, j, undefined, send),
+    };
+  }
+
+  /**
+   * The all-reduce on the net plane: the same messages as allReducePlan, but partial sums are accumulated IN the
+   * caller's array as the bytes arrive (data[seg] += received, which is bitwise the zmq plane's received + data[seg]:
+   * float addition commutes) and forwarded from there; all-gather copies the owner's value in. So nothing is staged
+   * and nothing allocated per byte. Safe: a segment's partial sum is overwritten (by its final value) only after that
+   * value went round the ring, i.e. after the successor consumed the partial sum. During the collective the array
+   * holds partial sums; a failed collective leaves it undefined (zmq: a mix of inputs and final values).
+   */
+  private allReduceNet(data: Float32Array): NetExchange {
+    const N = this.worldSize;
+    const r = this.rank;
+    const L = data.length;
+    const M = chunksPerSegment(L, N, 4, this.chunkBytes);
+    const steps = 2 * (N - 1);
+    const span = (step: number, j: number) => chunkSpan(L, N, M, recvSegment(r, N, step), j);
+    const initial: Outgoing[] = [];
+    for (let j = 0; j < M; j++) {
+      const sp = chunkSpan(L, N, M, r, j);
+      initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? data.subarray(sp.start, sp.end) : undefined });
+    }
+    return {
+      op: 'allreduce',
+      seq: this.seq,
+      len: L,
+      recvCount: steps * M,
+      sendCount: steps * M,
+      initial,
+      expect: (k) => ({ step: Math.floor(k / M), chunk: k % M }),
+      landing: (step, j): Landing => {
+        const sp = span(step, j);
+        const n = sp.end - sp.start;
+        if (n === 0) return NO_PAYLOAD;
+        if (step <= N - 2) return { bytes: n * 4, add: data.subarray(sp.start, sp.end) }; // reduce-scatter
+        return { bytes: n * 4, copy: new Uint8Array(data.buffer, data.byteOffset + sp.start * 4, n * 4) }; // all-gather
+      },
+      landed: (step, j, send) => {
+        if (step + 1 >= steps) return;
+        const sp = span(step, j);
+        send({ step: step + 1, chunk: j, payload: sp.end > sp.start ? data.subarray(sp.start, sp.end) : undefined });
+      },
+    };
+  }
+
+  /** Broadcast on the net plane: broadcastPlan's messages, chunks read straight into `bytes` and relayed from there. */
+  private broadcastNet(bytes: Uint8Array, root: number): NetExchange {
+    const N = this.worldSize;
+    const L = bytes.byteLength;
+    const M = Math.max(1, Math.ceil(L / this.chunkBytes));
+    const span = (j: number) => ({ start: Math.floor((j * L) / M), end: Math.floor(((j + 1) * L) / M) });
+    const d = mod(this.rank - root, N);
+    const base = { op: 'broadcast' as const, seq: this.seq, len: L };
+    if (d === 0) {
+      const initial: Outgoing[] = [];
+      for (let j = 0; j < M; j++) {
+        const sp = span(j);
+        initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? bytes.subarray(sp.start, sp.end) : undefined });
+      }
+      return { ...base, recvCount: 1, sendCount: M, initial, expect: () => ({ step: 1, chunk: 0 }), landing: () => NO_PAYLOAD, landed: () => undefined };
+    }
+    const last = d === N - 1;
+    return {
+      ...base,
+      recvCount: M,
+      sendCount: last ? 1 : M,
+      initial: [],
+      expect: (k) => ({ step: 0, chunk: k }),
+      landing: (_step, j) => {
+        const sp = span(j);
+        return sp.end > sp.start ? { bytes: sp.end - sp.start, copy: bytes.subarray(sp.start, sp.end) } : NO_PAYLOAD;
+      },
+      landed: (_step, j, send) => {
+        const sp = span(j);
+        if (!last) send({ step: 0, chunk: j, payload: sp.end > sp.start ? bytes.subarray(sp.start, sp.end) : undefined });
+        else if (j === M - 1) send({ step: 1, chunk: 0 });
       },
     };
   }
@@ -347,8 +505,21 @@ export class Ring {
     return p;
   }
 
-  /** Runs one exchange: a send loop and a receive loop, concurrently; one pending send() and receive() each. */
-  private async exchange(ex: Exchange): Promise<void> {
+  /** Runs one exchange on the ring's data plane. */
+  private async exchange(ex: AnyExchange): Promise<void> {
+    if (!this.link) return this.exchangeZmq(ex as Exchange);
+    this.seq++;
+    try {
+      await this.link.run(ex as NetExchange);
+    } catch (e) {
+      const err = e instanceof CommError ? e : this.error({ reason: 'protocol', op: ex.op, seq: ex.seq }, `${ex.op} #${ex.seq}: ${(e as Error).message}`, e);
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  /** zmq plane: a send loop and a receive loop, concurrently; one pending send() and receive() each. */
+  private async exchangeZmq(ex: Exchange): Promise<void> {
     const push = this.push as Push;
     const pull = this.pull as Pull;
     const queue = new SendQueue(ex.initial);
@@ -447,11 +618,11 @@ export class Ring {
     return this.error({ reason: 'usage' }, message);
   }
 
-  private protocol(message: string, step: number, chunk: number, ex?: Exchange): CommError {
+  private protocol(message: string, step: number, chunk: number, ex?: { op: string; seq: number }): CommError {
     return this.error({ reason: 'protocol', peer: this.prev, op: ex?.op, seq: ex ? ex.seq : this.seq - 1, step, chunk }, message);
   }
 
-  private ioError(e: unknown, dir: 'send' | 'receive', ex: Exchange, step: number, chunk: number): CommError {
+  private ioError(e: unknown, dir: 'send' | 'receive', ex: { op: string; seq: number }, step: number, chunk: number): CommError {
     const peer = dir === 'send' ? this.nextRank : this.prev;
     const code = (e as { code?: string }).code;
     let reason: CommFailure = 'socket';
@@ -459,6 +630,10 @@ export class Ring {
     if (this.closing) {
       reason = 'closed';
       what = `ring closed during ${dir}`;
+    } else if (code === 'SGT_LOST') {
+      // net plane: the peer's process died or closed its ring (the kernel closed or reset the connection)
+      reason = 'lost';
+      what = `${(e as Error).message}: rank ${peer} (${dir === 'send' ? this.opts.next : this.opts.prev}) died or left the ring`;
     } else if (code === 'EAGAIN') {
       reason = 'timeout';
       what =
@@ -512,6 +687,8 @@ class SendQueue {
     }
   }
 }
+
+const NO_PAYLOAD: Landing = Object.freeze({ bytes: 0 });
 
 function describe(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fillF32, fillU8, referenceSum } from './data.js';
+import type { DataPlane } from '../../../worker/comm/ring.js';
 import type { RankCase, RankJob, RankSummary } from './rank.js';
 
 export const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'rank.js');
@@ -51,6 +52,8 @@ export interface LaunchOptions {
   cases: RankCase[];
   timeoutMs: number;
   chunkBytes?: number;
+  /** The ring's data plane (default: the Ring's default). */
+  dataPlane?: DataPlane;
   loopLength?: number;
   /** Command prefix per rank, e.g. ['ip', 'netns', 'exec', 'ns0'] (default: none). */
   prefix?: (rank: number) => string[];
@@ -69,6 +72,8 @@ export function launch(o: LaunchOptions): Cluster {
       worldSize: o.worldSize,
       listen: o.endpoints[r],
       next: o.endpoints[(r + 1) % o.worldSize],
+      prev: o.endpoints[(r + o.worldSize - 1) % o.worldSize],
+      dataPlane: o.dataPlane,
       timeoutMs: o.timeoutMs,
       chunkBytes: o.chunkBytes,
       outDir: dir,

@@ -3,7 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ring } from '../../../worker/comm/ring.js';
+import { Ring, type DataPlane } from '../../../worker/comm/ring.js';
 import { CommError } from '../../../worker/comm/errors.js';
 import { fillF32, fillU8 } from './data.js';
 
@@ -17,6 +17,8 @@ export interface RankJob {
   worldSize: number;
   listen: string;
   next: string;
+  prev: string;
+  dataPlane?: DataPlane;
   generation?: number;
   timeoutMs: number;
   chunkBytes?: number;
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
     worldSize: job.worldSize,
     listen: job.listen,
     next: job.next,
+    prev: job.prev,
+    dataPlane: job.dataPlane,
     generation: job.generation,
     timeoutMs: job.timeoutMs,
     chunkBytes: job.chunkBytes,

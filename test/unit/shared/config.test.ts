@@ -40,6 +40,7 @@ const bad: Array<[string, () => unknown, RegExp]> = [
   ['missing file', () => loadConfig({ file: join(dir, 'nope.yaml'), env: {} }), /nope\.yaml/],
   ['broken YAML', () => loadConfig({ file: file('d.yaml', 'train: [1,\n'), env: {} }), /d\.yaml/],
   ['probability out of range', () => loadConfig({ env: {}, args: ['--model.dropout', '1.5'] }), /model\.dropout/],
+  ['unknown ring data plane', () => loadConfig({ env: {}, args: ['--dist.dataPlane', 'udp'] }), /dist\.dataPlane/],
 ];
 for (const [what, fn, re] of bad) {
   test(`rejected with the key named: ${what}`, () => {
