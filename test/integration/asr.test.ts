@@ -33,17 +33,18 @@ before(async () => {
 
 interface Summary { task: string; headline: string; steps: number; totalSteps?: number; workerFailures?: number; eval: Record<string, number> }
 
-// What the short run (4 epochs, 244 steps; 17 min with synthesis on 2 cores at load ≈ 40, 504 s of it training)
-// reaches on held-out voices, measured twice, identical: CER 0.60 / 0.57, greedy WER
-// 0.96 / 0.98, beam WER 1.00 / 1.00 on held-dev-a / held-dev-b. The budget of this test does not reach a low WER
-// (the demo goes lower with 1560 utterances and more epochs: npm run demo:speech, configs/librispeech-demo.yaml); the
-// bounds say that letters are learnt on voices never heard in training (an untrained or blank-only model has CER 1.0,
-// the first epoch still 0.99) and that neither decoder inserts more words than the references hold (epoch 2 had
-// 1.02–1.03).
-const CER_BOUND = 0.75;
+// What the short run (4 epochs, 380 steps of 2 × 4 s of audio, constant lr 3e-3, the config's blank bias; 145 s for the
+// whole file on 2 cores at load ≈ 4, 100 s of it training) reaches on held-out voices: CER 0.55 / 0.46, greedy WER 0.94
+// / 0.92, beam WER 0.94 / 0.90 on held-dev-a / held-dev-b, measured twice, identical. Before (244 steps of 2 × 6 s, no
+// blank bias): CER 0.60 / 0.57; with the demo's own cosine decay from 4e-3 the 244 steps reached only 0.69 / 0.66 (the
+// decay ends the learning too early in a run this short). The budget of this test does not reach a low WER (the demo
+// goes lower with 1560 utterances and 12 epochs: npm run demo:speech, configs/librispeech-demo.yaml); the bounds say
+// that letters are learnt on voices never heard in training (an untrained or blank-only model has CER 1.0) and that
+// neither decoder inserts more words than the references hold.
+const CER_BOUND = 0.65;
 const WER_BOUND = 1.0;
-/** Short steps (2 × 6 s of audio) give many updates in little time: 4 epochs of the 416 utterances = 244 steps. */
-const TEST_RUN = ['--train.epochs', '4', '--train.evalEveryEpochs', '2', '--train.maxSeconds', '6', '--optim.warmupSteps', '30', '--optim.lr', '0.003'];
+/** Short steps (2 × 4 s of audio) give many updates in little time: 4 epochs of the 416 utterances = 380 steps. */
+const TEST_RUN = ['--train.epochs', '4', '--train.evalEveryEpochs', '2', '--train.maxSeconds', '4', '--optim.warmupSteps', '30', '--optim.lr', '0.003', '--optim.schedule', 'constant'];
 
 test('asr: `run --workers 2` with command-line subsets learns letters on held-out voices, wer_<subset> greedy and beam for each eval subset', { timeout: 900_000 }, async () => {
   const t0 = performance.now();

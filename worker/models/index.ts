@@ -67,7 +67,7 @@ const FAMILIES: Record<Config['model']['family'], Builder> = {
     if (!t.vocab || !t.features) throw new SigmaError('SGT_CONFIG_INVALID', `model.family speech needs a task with audio features and a token vocabulary (task: ${config.task})`);
     return buildSpeech({
       ...speechDefaults(s.variant, config.seed), features: t.features, vocab: t.vocab, kernel: s.kernel, stride: s.stride,
-      frontend: s.frontEnd, positions: s.positions, layerDrop: s.layerDrop, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv,
+      frontend: s.frontEnd, positions: s.positions, layerDrop: s.layerDrop, blankBias: s.blankBias, reparam: m.reparam, gammaInit: m.gammaInit, qkv: m.qkv,
       norm: m.norm, initStd: m.initStd,
     });
   },

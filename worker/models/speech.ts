@@ -75,6 +75,11 @@ export interface SpeechOptions {
   cape: CapeOptions;
   /** Probability of skipping a whole encoder layer in a training forward (LayerDrop, Fan et al. 2019). */
   layerDrop: number;
+  /**
+   * Initial bias of the blank logit (0: none). Most CTC frames are blank, so a positive start, e.g. the log-odds of the
+   * blank prior, saves the first steps spent learning to emit blank everywhere.
+   */
+  blankBias: number;
   seed: number;
 }
 
@@ -153,6 +158,9 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
     throw new SigmaError('SGT_CONFIG_INVALID', `speech front-end: kernel ${o.kernel} and stride ${o.stride} must be integers ≥ 1`);
   }
   if (v.dim % 2 !== 0) throw new SigmaError('SGT_MODEL_VARIANT', `speech: sinusoidal positions need an even dim, got ${v.dim}`);
+  if (!Number.isFinite(o.blankBias)) {
+    throw new SigmaError('SGT_CONFIG_INVALID', `speech: blankBias ${o.blankBias} (model.speech.blankBias) must be a finite number`);
+  }
   if (!(o.layerDrop >= 0 && o.layerDrop < 1)) {
     throw new SigmaError('SGT_CONFIG_INVALID', `speech: layerDrop ${o.layerDrop} must be in [0, 1)`);
   }
@@ -182,6 +190,7 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
   const finalNorm: NormRef | undefined = o.norm === 'pre' ? declareLayerNorm(b, 'norm', v.dim) : undefined;
   const head = declareLinear(b, 'head', { ...lin, inFeatures: v.dim, outFeatures: o.vocab }, rng);
   linears.push(head);
+  if (o.blankBias !== 0) b.params.find((p) => p.name === head.bias)!.init[0] = o.blankBias; // token 0 is the blank
 
   function forward(params: TensorMap, buffers: TensorMap, inputs: Record<string, tf.Tensor>, f: ModelForwardOptions): ForwardResult {
     const features = inputs['features'];
@@ -254,7 +263,7 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
     forward,
     architecture: () => ({
       family: 'speech', ...v, features: F, vocab: o.vocab, kernel: K, stride: s, frontend: o.frontend, reparam: o.reparam,
-      gammaInit: o.gammaInit, qkv: o.qkv, norm: o.norm, positions: o.positions,
+      gammaInit: o.gammaInit, qkv: o.qkv, norm: o.norm, positions: o.positions, blankBias: o.blankBias,
     }),
     outputLength: (frames: number) => Math.ceil(frames / s),
   };
@@ -265,6 +274,6 @@ export function speechDefaults(variant: string, seed = 0): SpeechOptions {
   return {
     variant, features: 80, vocab: 29, kernel: 7, stride: 3, frameSeconds: 0.01, frontend: 'glu', reparam: 'sigma',
     gammaInit: 'one', qkv: 'joint', norm: 'none', initStd: 0.02, positions: 'cape', cape: { ...DEFAULT_CAPE }, layerDrop: 0,
-    seed,
+    blankBias: 0, seed,
   };
 }

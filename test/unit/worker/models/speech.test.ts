@@ -63,6 +63,32 @@ forEachBackend((backend) => {
       assert.throws(() => buildSpeech(speechDefaults('huge')), /SGT_MODEL_VARIANT.*"huge".*paper/);
     });
 
+    test('blankBias raises the blank logit of the initial model by exactly that much, nothing else; a non-finite one is refused', async () => {
+      const plain = buildSpeech(speechDefaults('test', 3));
+      const biased = buildSpeech({ ...speechDefaults('test', 3), blankBias: 3.5 });
+      const [B, T] = [2, 10];
+      const features = tf.tensor3d(randomFeatures(B, T, 11), [B, T, F]);
+      const lengths = tf.tensor1d([10, 7], 'int32');
+      const logitsOf = async (m: SpeechModel) => {
+        const { params, buffers } = tensors(m);
+        const logits = tf.tidy(() => m.forward(params, buffers, { features, lengths }, EVAL).outputs.logits!);
+        const v = (await logits.data()) as Float32Array;
+        tf.dispose([logits, ...params.values(), ...buffers.values()]);
+        return v;
+      };
+      const before = tf.memory().numTensors;
+      const a = await logitsOf(plain);
+      const b = await logitsOf(biased);
+      assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+      const C = plain.options.vocab;
+      for (let i = 0; i < a.length; i++) {
+        const want = a[i]! + (i % C === 0 ? 3.5 : 0);
+        assert.ok(Math.abs(b[i]! - want) <= 1e-5 * Math.abs(want) + 1e-5, `logit ${i} (class ${i % C}): ${b[i]} vs ${want}`);
+      }
+      tf.dispose([features, lengths]);
+      assert.throws(() => buildSpeech({ ...speechDefaults('test'), blankBias: Number.NaN }), /SGT_CONFIG_INVALID.*blankBias/);
+    });
+
     test('shapes, output lengths ⌈T/3⌉, every linear σReparam, one attention site per layer', async () => {
       const model = buildSpeech({ ...speechDefaults('test'), qkv: 'separate' });
       const depth = SPEECH_VARIANTS['test'].depth;
