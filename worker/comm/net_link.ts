@@ -8,7 +8,7 @@
 
 import { unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { OPS, type OpName } from './header.js';
+import { OPS, type FrameHeader, type OpName } from './header.js';
 
 /** Frame header: ten uint32 little-endian fields (a multiple of 4, so float payloads stay 4-byte aligned in the stream). */
 export const NET_HEADER_BYTES = 40;
@@ -19,14 +19,8 @@ export const HELLO_MAGIC = 0x48544753;
 export const HELLO_BYTES = 16;
 
 /** Frame header fields (payload length is the header's last field; the payload is zero-padded to a multiple of 4). */
-export interface NetFrameHeader {
-  gen: number;
-  op: OpName;
-  seq: number;
-  step: number;
-  chunk: number;
-  from: number;
-  len: number;
+export interface NetFrameHeader extends FrameHeader {
+  /** Payload bytes that follow (before the padding). */
   payloadBytes: number;
 }
 

@@ -304,6 +304,29 @@ export class Ring {
   // ---- collectives as exchanges -------------------------------------------------------------------------------
 
   /**
+   * The all-reduce's schedule, the same on both planes: L floats in N segments of M chunks, 2(N−1) steps of M messages
+   * each way, and the first sends (chunk j of this rank's own segment). `span(step, j)` is the received chunk's range.
+   */
+  private allReduceSchedule(data: Float32Array) {
+    const N = this.worldSize;
+    const r = this.rank;
+    const L = data.length;
+    const M = chunksPerSegment(L, N, 4, this.chunkBytes);
+    const steps = 2 * (N - 1);
+    const span = (step: number, j: number) => chunkSpan(L, N, M, recvSegment(r, N, step), j);
+    const initial: Outgoing[] = [];
+    for (let j = 0; j < M; j++) {
+      const sp = chunkSpan(L, N, M, r, j);
+      initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? data.subarray(sp.start, sp.end) : undefined });
+    }
+    const common = {
+      op: 'allreduce' as const, seq: this.seq, len: L, recvCount: steps * M, sendCount: steps * M, initial,
+      expect: (k: number) => ({ step: Math.floor(k / M), chunk: k % M }),
+    };
+    return { N, steps, span, common };
+  }
+
+  /**
    * All-reduce of L floats: segment k (of N) in M chunks; message (step s, chunk j) carries chunk j of
    * sendSegment(r, s). Received partial sums are reduced INTO the received buffer (p += mine) and that buffer is
    * forwarded, so the caller's array is only read during reduce-scatter and only written with final values.
@@ -311,26 +334,11 @@ export class Ring {
    * (every send from `data` happened at step 0 and was consumed before its segment's final value came back).
    */
   private allReducePlan(data: Float32Array): Exchange {
-    const N = this.worldSize;
-    const r = this.rank;
-    const L = data.length;
-    const M = chunksPerSegment(L, N, 4, this.chunkBytes);
-    const steps = 2 * (N - 1);
-    const initial: Outgoing[] = [];
-    for (let j = 0; j < M; j++) {
-      const sp = chunkSpan(L, N, M, r, j);
-      initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? data.subarray(sp.start, sp.end) : undefined });
-    }
+    const { N, steps, span, common } = this.allReduceSchedule(data);
     return {
-      op: 'allreduce',
-      seq: this.seq,
-      len: L,
-      recvCount: steps * M,
-      sendCount: steps * M,
-      initial,
-      expect: (k) => ({ step: Math.floor(k / M), chunk: k % M }),
+      ...common,
       onFrame: (step, j, payload, send) => {
-        const sp = chunkSpan(L, N, M, recvSegment(r, N, step), j);
+        const sp = span(step, j);
         const n = sp.end - sp.start;
         const got = payload?.byteLength ?? 0;
         if (got !== n * 4) throw this.protocol(`allreduce step ${step} chunk ${j}: payload ${got} bytes, expected ${n * 4}`, step, j);
@@ -352,25 +360,36 @@ export class Ring {
   }
 
   /**
-   * Broadcast along root → root+1 → … → root-1 in chunks; relays forward the received buffers. The last rank
-   * acknowledges to its successor, the root, so the root returns only when its array is no longer referenced.
+   * The broadcast's schedule, the same on both planes: L bytes in M chunks; the root sends them all at step 0
+   * (`initial`, only on the root), relays forward each chunk, and the `last` rank before the root acknowledges.
    */
-  private broadcastPlan(bytes: Uint8Array, root: number): Exchange {
+  private broadcastSchedule(bytes: Uint8Array, root: number) {
     const N = this.worldSize;
     const L = bytes.byteLength;
     const M = Math.max(1, Math.ceil(L / this.chunkBytes));
     const span = (j: number) => ({ start: Math.floor((j * L) / M), end: Math.floor(((j + 1) * L) / M) });
     const d = mod(this.rank - root, N);
     const base = { op: 'broadcast' as const, seq: this.seq, len: L };
+    let initial: Outgoing[] | undefined;
     if (d === 0) {
-      const initial: Outgoing[] = [];
+      initial = [];
       for (let j = 0; j < M; j++) {
         const sp = span(j);
         initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? bytes.subarray(sp.start, sp.end) : undefined });
       }
+    }
+    return { M, span, base, initial, last: d === N - 1 };
+  }
+
+  /**
+   * Broadcast along root → root+1 → … → root-1 in chunks; relays forward the received buffers. The last rank
+   * acknowledges to its successor, the root, so the root returns only when its array is no longer referenced.
+   */
+  private broadcastPlan(bytes: Uint8Array, root: number): Exchange {
+    const { M, span, base, initial, last } = this.broadcastSchedule(bytes, root);
+    if (initial) {
       return { ...base, recvCount: 1, sendCount: M, initial, expect: () => ({ step: 1, chunk: 0 }), onFrame: () => undefined };
     }
-    const last = d === N - 1;
     return {
       ...base,
       recvCount: M,
@@ -417,25 +436,9 @@ export class Ring {
    * holds partial sums; a failed collective leaves it undefined (zmq: a mix of inputs and final values).
    */
   private allReduceNet(data: Float32Array): NetExchange {
-    const N = this.worldSize;
-    const r = this.rank;
-    const L = data.length;
-    const M = chunksPerSegment(L, N, 4, this.chunkBytes);
-    const steps = 2 * (N - 1);
-    const span = (step: number, j: number) => chunkSpan(L, N, M, recvSegment(r, N, step), j);
-    const initial: Outgoing[] = [];
-    for (let j = 0; j < M; j++) {
-      const sp = chunkSpan(L, N, M, r, j);
-      initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? data.subarray(sp.start, sp.end) : undefined });
-    }
+    const { N, steps, span, common } = this.allReduceSchedule(data);
     return {
-      op: 'allreduce',
-      seq: this.seq,
-      len: L,
-      recvCount: steps * M,
-      sendCount: steps * M,
-      initial,
-      expect: (k) => ({ step: Math.floor(k / M), chunk: k % M }),
+      ...common,
       landing: (step, j): Landing => {
         const sp = span(step, j);
         const n = sp.end - sp.start;
@@ -453,21 +456,10 @@ export class Ring {
 
   /** Broadcast on the net plane: broadcastPlan's messages, chunks read straight into `bytes` and relayed from there. */
   private broadcastNet(bytes: Uint8Array, root: number): NetExchange {
-    const N = this.worldSize;
-    const L = bytes.byteLength;
-    const M = Math.max(1, Math.ceil(L / this.chunkBytes));
-    const span = (j: number) => ({ start: Math.floor((j * L) / M), end: Math.floor(((j + 1) * L) / M) });
-    const d = mod(this.rank - root, N);
-    const base = { op: 'broadcast' as const, seq: this.seq, len: L };
-    if (d === 0) {
-      const initial: Outgoing[] = [];
-      for (let j = 0; j < M; j++) {
-        const sp = span(j);
-        initial.push({ step: 0, chunk: j, payload: sp.end > sp.start ? bytes.subarray(sp.start, sp.end) : undefined });
-      }
+    const { M, span, base, initial, last } = this.broadcastSchedule(bytes, root);
+    if (initial) {
       return { ...base, recvCount: 1, sendCount: M, initial, expect: () => ({ step: 1, chunk: 0 }), landing: () => NO_PAYLOAD, landed: () => undefined };
     }
-    const last = d === N - 1;
     return {
       ...base,
       recvCount: M,
