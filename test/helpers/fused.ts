@@ -22,13 +22,21 @@ export function randn(rng: Rng, shape: number[], scale = 1): tf.Tensor {
 export function withFused<T>(on: boolean, fn: () => T): T {
   const before = fusedOpsEnabled();
   setFusedOps(on);
-  setFusedKernels(false);
+  try {
+    return withKernels(false, fn);
+  } finally {
+    setFusedOps(before);
+  }
+}
+
+/** Runs fn with the fused layer kernels (kernels/composite) on or off inside a scope; they are on again afterwards. */
+export function withKernels<R>(on: boolean, fn: () => R): R {
+  setFusedKernels(on);
   tf.engine().startScope();
   try {
     return fn();
   } finally {
     tf.engine().endScope();
-    setFusedOps(before);
     setFusedKernels(true);
   }
 }

@@ -21,22 +21,11 @@ import { ClassifyTask } from '../../../../worker/tasks/classify.js';
 import { Trainer } from '../../../../worker/train/trainer.js';
 import { Rng } from '../../../../worker/rng.js';
 import { forEachBackend } from '../../../helpers/backends.js';
-import { randn, richardson } from '../../../helpers/fused.js';
+import { randn, richardson, withKernels } from '../../../helpers/fused.js';
 import { assertClose, relErr } from '../../../helpers/numeric.js';
 
 const B = 3, T = 5, DIM = 16, HEADS = 2, MLP = 32;
 
-/** Runs fn with the fused kernels on or off inside a scope (restoring the switch). */
-function withKernels<R>(on: boolean, fn: () => R): R {
-  setFusedKernels(on);
-  tf.engine().startScope();
-  try {
-    return fn();
-  } finally {
-    tf.engine().endScope();
-    setFusedKernels(true);
-  }
-}
 
 /** Elements that differ in their bits (NaN = NaN), per tensor. */
 function assertBitwise(got: Float32Array[], want: Float32Array[], what: string[]): void {
