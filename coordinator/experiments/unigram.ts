@@ -1,9 +1,10 @@
 // The unigram baseline of a translation run: the per-token NLL of a model that predicts every target token from its
 // training frequency alone (no source, no context), i.e. the entropy of the target-token distribution, </s> included.
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SigmaError } from '../../shared/errors.js';
 import { openCacheSplit } from '../../worker/data/wmt/cache.js';
+import { cacheDirOf, vocabDirOf, workDirCandidates } from '../../worker/data/wmt/vocab_cli.js';
 
 export interface UnigramBaseline {
   /** Token cache it was counted from (its "train" split). */
@@ -46,19 +47,24 @@ export async function targetUnigram(cacheDir: string, eos = 2): Promise<UnigramB
 }
 
 /**
- * The token cache a WMT run with these options built: <workDir>/vocab-<src>-<tgt>-<vocabSize>/cache-<vocab hash[:12]>
- * (worker/data/wmt/vocab_cli.ts lays it out so; the hash is read from the vocabulary's vocab.meta.json).
+ * The token cache a WMT run with these options built (the layout is worker/data/wmt/vocab_cli.ts's: the first work
+ * dir candidate holding the vocabulary, its cache named by the vocabulary's hash from vocab.meta.json).
  */
 export async function runCacheDir(o: { root: string; workDir?: string; src: string; tgt: string; vocabSize: number }): Promise<string> {
-  const dir = join(o.workDir || join(o.root, '.sigmatrain'), `vocab-${o.src}-${o.tgt}-${o.vocabSize}`);
-  let hash: string;
-  try {
-    hash = (JSON.parse(await readFile(join(dir, 'vocab.meta.json'), 'utf8')) as { hash: string }).hash;
-  } catch (e) {
-    throw new SigmaError('SGT_DATA_INVALID', `no learned vocabulary in ${dir} (vocab.meta.json unreadable: ${(e as Error).message}); run a job on this data first`, { cause: e });
+  const tried: string[] = [];
+  for (const work of workDirCandidates(o.root, o.workDir)) {
+    const dir = vocabDirOf(work, o);
+    let hash: string;
+    try {
+      hash = (JSON.parse(await readFile(join(dir, 'vocab.meta.json'), 'utf8')) as { hash: string }).hash;
+    } catch (e) {
+      tried.push(`${dir} (vocab.meta.json unreadable: ${(e as Error).message})`);
+      continue;
+    }
+    const want = cacheDirOf(dir, hash);
+    const have = await readdir(dir);
+    if (!have.includes(basename(want))) throw new SigmaError('SGT_DATA_INVALID', `${dir} has no token cache ${basename(want)} for its vocabulary (has ${have.join(', ')}); run a job on this data first`);
+    return want;
   }
-  const want = `cache-${hash.slice(0, 12)}`;
-  const have = await readdir(dir);
-  if (!have.includes(want)) throw new SigmaError('SGT_DATA_INVALID', `${dir} has no token cache ${want} for its vocabulary (has ${have.join(', ')}); run a job on this data first`);
-  return join(dir, want);
+  throw new SigmaError('SGT_DATA_INVALID', `no learned vocabulary for ${o.src}-${o.tgt} ${o.vocabSize}: tried ${tried.join('; ')}; run a job on this data first`);
 }

@@ -59,21 +59,38 @@ interface VocabMeta {
   hash: string;
 }
 
+/**
+ * Where a corpus's vocabularies and token caches may live, in order: data.wmt.workDir when set; else <root>/.sigmatrain,
+ * or (root not writable) a per-root folder under the system's tmp.
+ */
+export function workDirCandidates(root: string, workDir?: string): string[] {
+  return workDir ? [workDir] : [join(root, '.sigmatrain'), join(tmpdir(), `sigmatrain-wmt-${sha256Hex(resolve(root)).slice(0, 12)}`)];
+}
+
+/** The vocabulary folder of these options under a work dir. */
+export function vocabDirOf(work: string, o: { src: string; tgt: string; vocabSize: number }): string {
+  return join(work, `vocab-${o.src}-${o.tgt}-${o.vocabSize}`);
+}
+
+/** The token cache of a vocabulary (by its hash) inside its folder. */
+export function cacheDirOf(vocabDir: string, vocabHash: string): string {
+  return join(vocabDir, `cache-${vocabHash.slice(0, 12)}`);
+}
+
 async function writableWorkDir(o: { root: string; workDir?: string; log: (m: string) => void }): Promise<string> {
+  const [preferred, alt] = workDirCandidates(o.root, o.workDir);
   if (o.workDir) {
-    await mkdir(o.workDir, { recursive: true });
-    return o.workDir;
+    await mkdir(preferred!, { recursive: true });
+    return preferred!;
   }
-  const preferred = join(o.root, '.sigmatrain');
   try {
-    await mkdir(preferred, { recursive: true });
-    await writeFile(join(preferred, '.probe'), '');
-    return preferred;
+    await mkdir(preferred!, { recursive: true });
+    await writeFile(join(preferred!, '.probe'), '');
+    return preferred!;
   } catch {
-    const alt = join(tmpdir(), `sigmatrain-wmt-${sha256Hex(resolve(o.root)).slice(0, 12)}`);
     o.log(`${o.root} is not writable: keeping the vocabulary and token cache in ${alt}`);
-    await mkdir(alt, { recursive: true });
-    return alt;
+    await mkdir(alt!, { recursive: true });
+    return alt!;
   }
 }
 
@@ -116,7 +133,7 @@ export async function trainVocabulary(opts: TrainVocabularyOptions): Promise<Voc
   const normalization = opts.normalization ?? 'nfkc';
   const corpus = await discoverCorpus({ root: opts.root, src: opts.src, tgt: opts.tgt, valid: opts.valid ?? [], test: opts.test ?? [], ...(opts.trainCorpora ? { trainCorpora: opts.trainCorpora } : {}) });
   const work = await writableWorkDir({ root: opts.root, ...(opts.workDir ? { workDir: opts.workDir } : {}), log });
-  const dir = join(work, `vocab-${opts.src}-${opts.tgt}-${opts.vocabSize}`);
+  const dir = vocabDirOf(work, opts);
   const options: VocabMeta['options'] = { src: opts.src, tgt: opts.tgt, vocabSize: opts.vocabSize, clean, normalization, maxSentences: opts.maxSentences ?? 0 };
   const sources = await sourceStats(corpus.train);
   let old: VocabMeta | null = null;
@@ -173,7 +190,7 @@ export async function prepareWmt(opts: TrainVocabularyOptions & { threads?: numb
   const v = await trainVocabulary(opts);
   const vocab = await loadVocab(v.path);
   const corpus = await discoverCorpus({ root: opts.root, src: opts.src, tgt: opts.tgt, valid: opts.valid ?? [], test: opts.test ?? [], ...(opts.trainCorpora ? { trainCorpora: opts.trainCorpora } : {}) });
-  const cacheDir = join(v.dir, `cache-${vocab.hash.slice(0, 12)}`);
+  const cacheDir = cacheDirOf(v.dir, vocab.hash);
   const header = await buildCache({
     dir: cacheDir,
     vocab: v.path,
