@@ -12,6 +12,7 @@ import { SpecBuilder, get, type TensorMap, type ParamSpec, type BufferSpec } fro
 import { Rng, mixSeed } from '../rng.js';
 import { powerUpdates } from './power.js';
 import type { AttentionSite, ForwardResult, Model, ModelForwardOptions, QkSource } from './model.js';
+import { BLANK } from '../decode/ctc.js';
 
 export interface SpeechVariant {
   dim: number;
@@ -190,7 +191,7 @@ export function buildSpeech(o: SpeechOptions): SpeechModel {
   const finalNorm: NormRef | undefined = o.norm === 'pre' ? declareLayerNorm(b, 'norm', v.dim) : undefined;
   const head = declareLinear(b, 'head', { ...lin, inFeatures: v.dim, outFeatures: o.vocab }, rng);
   linears.push(head);
-  if (o.blankBias !== 0) b.params.find((p) => p.name === head.bias)!.init[0] = o.blankBias; // token 0 is the blank
+  if (o.blankBias !== 0) b.params.find((p) => p.name === head.bias)!.init[BLANK] = o.blankBias;
 
   function forward(params: TensorMap, buffers: TensorMap, inputs: Record<string, tf.Tensor>, f: ModelForwardOptions): ForwardResult {
     const features = inputs['features'];
