@@ -13,10 +13,19 @@ import tokenizers from 'tokenizers';
 
 const { metaspacePreTokenizer, nfkcNormalizer, replace, sequenceNormalizer } = tokenizers;
 
+/**
+ * The trainer's text pipeline (vocab_train_child.ts sets it on the tokenizer it trains): the trainer sees lines with
+ * their newline, so a Replace normaliser drops it ("\n" joins no merge), then NFKC if asked; Metaspace pieces.
+ */
+export function trainerPipeline(normalization: 'nfkc' | 'none') {
+  const norms = [replace('\n', '')];
+  if (normalization === 'nfkc') norms.push(nfkcNormalizer());
+  return { normalizer: sequenceNormalizer(norms), preTokenizer: metaspacePreTokenizer() };
+}
+
 /** Word → count over a one-sentence-a-line file, split as the trainer splits it (normalised, "▁word" pieces). */
 export async function countWords(textFile: string, normalization: 'nfkc' | 'none'): Promise<Map<string, number>> {
-  const norm = sequenceNormalizer(normalization === 'nfkc' ? [replace('\n', ''), nfkcNormalizer()] : [replace('\n', '')]);
-  const pre = metaspacePreTokenizer();
+  const { normalizer: norm, preTokenizer: pre } = trainerPipeline(normalization);
   const counts = new Map<string, number>();
   const lines = createInterface({ input: createReadStream(textFile, 'utf8'), crlfDelay: Infinity });
   for await (const line of lines) {

@@ -3,18 +3,17 @@
 // argv: <text file> <nfkc|none> <output json>
 
 import tokenizers from 'tokenizers';
+import { trainerPipeline } from './bpe_extend.js';
 
-const { Tokenizer, BPE, metaspacePreTokenizer, nfkcNormalizer, replace, sequenceNormalizer } = tokenizers;
+const { Tokenizer, BPE } = tokenizers;
 const [textFile, normalization, out] = process.argv.slice(2);
 if (!textFile || !out || (normalization !== 'nfkc' && normalization !== 'none')) {
   process.stderr.write('usage: vocab_train_child <text file> <nfkc|none> <output json>\n');
   process.exit(2);
 }
 const tok = new Tokenizer(BPE.empty());
-// The trainer sees lines with their newline: a Replace normaliser drops it so "\n" joins no merge.
-const norms = [replace('\n', '')];
-if (normalization === 'nfkc') norms.push(nfkcNormalizer());
-tok.setNormalizer(sequenceNormalizer(norms));
-tok.setPreTokenizer(metaspacePreTokenizer());
+const pipeline = trainerPipeline(normalization);
+tok.setNormalizer(pipeline.normalizer);
+tok.setPreTokenizer(pipeline.preTokenizer);
 tok.train([textFile]);
 tok.save(out);
