@@ -3,7 +3,9 @@
 # and plain pre-LN, as JSON. Usage (Debian's python3-torch; its libblas.so.3 alternative may be the slow reference
 # BLAS, so point it at OpenBLAS for this process only):
 #   OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
-#     /usr/bin/python3 test/bench/step_torch.py [--steps 10 --warmup 2]
+#     /usr/bin/python3 test/bench/step_torch.py [--steps 10 --warmup 2] [--matmuls]
+# --matmuls: the CPU time and FLOPs of one step's matrix products (aten::mm, addmm, bmm, shapes from torch.profiler,
+# replayed under process_time), as bench:step --matmuls reports for sigmatrain.
 import argparse
 import json
 import math
@@ -11,6 +13,7 @@ import statistics
 import time
 
 import torch
+import torch.autograd.profiler as autograd_profiler
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -72,10 +75,46 @@ class ViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
+MATMUL_OPS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
+
+
+def step(model, opt, x, y):
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y, reduction='sum')
+    loss.backward()
+    opt.step()
+
+
+def matmul_time(model, opt, x, y, reps=3):
+    """CPU ms and GFLOP of the matrix products of one training step (aten::mm, addmm, bmm, baddbmm): their shapes
+    are recorded by the profiler in one step, then the same products are replayed and timed by process_time, which
+    other load on the machine does not inflate (the profiler's own times are wall-clock)."""
+    with autograd_profiler.profile(record_shapes=True) as prof:
+        step(model, opt, x, y)
+    products = []
+    for e in prof.function_events:
+        if e.name not in MATMUL_OPS:
+            continue
+        shapes = [sh for sh in e.input_shapes if len(sh) >= 2]
+        a, b = shapes[-2], shapes[-1]  # addmm/baddbmm: (bias, a, b, ...)
+        products.append((torch.randn(*a), torch.randn(*b)))
+    flop = sum(2 * a.numel() * b.shape[-1] for a, b in products)
+    totals = []
+    for _ in range(reps):
+        c0 = time.process_time()
+        for a, b in products:
+            torch.matmul(a, b)
+        totals.append((time.process_time() - c0) * 1000)
+    ms = statistics.median(totals)
+    return {'cpuMs': round(ms, 1), 'calls': len(products), 'gflop': round(flop / 1e9, 3), 'gflops': round(flop / 1e6 / ms, 2),
+            'timing': 'the step\'s products replayed alone, median of %d, CPU time' % reps}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--matmuls', action='store_true')
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -88,17 +127,19 @@ def main():
         for s in range(a.warmup + a.steps):
             c0 = time.process_time()
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y, reduction='sum')
-            loss.backward()
-            opt.step()
+            step(model, opt, x, y)
             if s >= a.warmup:
                 times.append((time.perf_counter() - t0) * 1000)
                 cpu.append((time.process_time() - c0) * 1000)
         ms = statistics.median(times)
         # CPU time per step (as bench:step's cpuMsPerStep): what to compare on a loaded shared machine.
-        results.append({'model': name, 'msPerStep': round(ms, 1), 'cpuMsPerStep': round(statistics.median(cpu), 1),
-                        'samplesPerSecond': round(32000 / ms, 2)})
+        r = {'model': name, 'msPerStep': round(ms, 1), 'cpuMsPerStep': round(statistics.median(cpu), 1),
+             'samplesPerSecond': round(32000 / ms, 2)}
+        if a.matmuls:
+            mm = matmul_time(model, opt, x, y)
+            r.update({'matmulCpuMsPerStep': mm['cpuMs'], 'matmulCpuShare': round(mm['cpuMs'] / r['cpuMsPerStep'], 3),
+                      'matmulGflops': mm['gflops'], 'matmuls': mm})
+        results.append(r)
     print(json.dumps({'bench': 'step', 'peer': f'pytorch {torch.__version__}', 'threads': torch.get_num_threads(), 'results': results}, indent=2))
 
 
