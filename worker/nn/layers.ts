@@ -41,7 +41,8 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
   if (fusedKernelsActive()) return first(tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor[]);
   const c = Math.sqrt(2 / Math.PI);
-  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c);
+  // x³ as x²·x, not pow(x, 3): powf per element was 15 % of a wasm training step (bench:step), for the same value.
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 

@@ -82,7 +82,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
 function geluInner<T>(o: Ops<T>, x: T): T {
-  return o.mul(o.add(x, o.mul(o.pow(x, 3), GELU_A)), GELU_C);
+  return o.mul(o.add(x, o.mul(o.mul(o.square(x), x), GELU_A)), GELU_C);
 }
 
 /** ½x(1 + tanh(c(x + a x³))) → [y, t = tanh(·)] (t: kept for the backward, as autodiff keeps it). */
@@ -94,8 +94,9 @@ export function geluForward<T>(o: Ops<T>, x: T): [T, T] {
 }
 
 /**
- * dx = dy(1 + t)·½ + c·dy·½x·(1 − t²)·(1 + 3a x²), as autodiff sums its three terms. `t` = tanh(·) from the
- * forward, or recomputed (the same bits) when absent.
+ * dx = dy(1 + t)·½ + c·dy·½x·(1 − t²)·(1 + 3a x²), as autodiff sums its four terms (x³ = x²·x reaches x twice:
+ * through the product and through the square). `t` = tanh(·) from the forward, or recomputed (the same bits) when
+ * absent.
  */
 export function geluBackward<T>(o: Ops<T>, dy: T, x: T, t?: T): T {
   const tt = t ?? o.tanh(geluInner(o, x));
@@ -107,8 +108,9 @@ export function geluBackward<T>(o: Ops<T>, dy: T, x: T, t?: T): T {
   const dFromHalf = o.mul(dHalf, 0.5);
   const dSum = o.mul(dInner, GELU_C); // d(x + a x³)
   const dCube = o.mul(dSum, GELU_A);
-  const dFromCube = o.mul(dCube, o.mul(3, o.pow(x, o.sub(3, 1))));
-  return o.add(o.add(dFromHalf, dSum), dFromCube);
+  const dFromProduct = o.mul(dCube, o.square(x)); // x²·x: the factor x
+  const dFromSquare = o.mul(o.mul(dCube, x), o.mul(x, 2)); // x²·x: the factor x², through the square
+  return o.add(o.add(o.add(dFromHalf, dSum), dFromProduct), dFromSquare);
 }
 
 // ---- LayerNorm over the last axis (nn/layers.ts applyLayerNorm) ----------------------------------------------------
