@@ -1,5 +1,5 @@
-// The README's experiment tables, generated from the committed per-run results (configs/experiments/results/*.json)
-// with the reports' own table code: `npm run readme:tables` rewrites them, a test fails while they differ.
+// The README's experiment and measurement tables, generated from the committed results (configs/experiments/results/
+// *.json) with the reports' own table code: `npm run readme:tables` rewrites them, a test fails while they differ.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import type { RunOutcome } from './analyze.js';
 import { tables } from './robustness.js';
 import { tables as deepTables, type DeepOutcome } from './deepmt.js';
 import { table as interventionTables, type Around } from './intervention.js';
-import { f, tableMarkdown } from './page.js';
+import { f, tableMarkdown, type Table } from './page.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -37,6 +37,33 @@ function cell(o: RunOutcome | undefined): string {
   return `${acc} · ${o.minEntropy === undefined ? '—' : o.minEntropy.toFixed(2)}`;
 }
 
+/** One row of `npm run bench:allreduce -- --peer gloo`'s `comparison` array (test/bench/allreduce.ts). */
+interface AllreduceComparison {
+  plane: string;
+  transport: string;
+  worldSize: number;
+  sizeMB: number;
+  busbwGBps: { ours: number; gloo: number };
+  ratio: number;
+  ratioMedianOfRepetitions: number;
+  cpuSecondsPerRank: { ours: number; gloo: number };
+  contextSwitchesPerRank: { ours: number; gloo: number };
+}
+
+/** The ring against PyTorch gloo, per data plane × transport × size, from a committed bench:allreduce JSON. */
+export function allreduceTable(r: { comparison: AllreduceComparison[] }): Table {
+  const ms = (s: number): string => (s * 1000).toFixed(s < 0.01 ? 2 : 1);
+  return {
+    id: 'allreduce-gloo', title: '',
+    columns: ['data plane · transport', 'size', 'busbw ours / gloo (GB/s)', 'ours ÷ gloo (median of repetitions)', 'CPU ms per rank ours / gloo', 'context switches ours / gloo'],
+    rows: r.comparison.map((c) => [
+      `${c.plane} · ${c.transport}`, `${c.sizeMB} MB`, `${c.busbwGBps.ours.toFixed(2)} / ${c.busbwGBps.gloo.toFixed(2)}`,
+      `**${c.ratio.toFixed(2)}×** (${c.ratioMedianOfRepetitions.toFixed(2)}×)`, `${ms(c.cpuSecondsPerRank.ours)} / ${ms(c.cpuSecondsPerRank.gloo)}`,
+      `${c.contextSwitchesPerRank.ours} / ${c.contextSwitchesPerRank.gloo}`,
+    ]),
+  };
+}
+
 /** The generated blocks, by marker id. */
 export function readmeBlocks(root = ROOT): Map<string, string> {
   const r = loadResults('robustness', root);
@@ -55,11 +82,13 @@ export function readmeBlocks(root = ROOT): Map<string, string> {
   const [depths] = deepTables(deep.runs, deep.width, deep.unigram?.entropy);
   const iv = loadResults('intervention', root);
   const [aroundSwitch] = interventionTables(iv.around, iv.runs);
+  const allreduce = loadResults('allreduce-gloo', root) as unknown as { comparison: AllreduceComparison[] };
   return new Map([
     ['robustness:methods', tableMarkdown(methods)],
     ['robustness:cells', grid],
     ['intervention:around', tableMarkdown(aroundSwitch)],
     ['deep-mt:depths', tableMarkdown(depths!)],
+    ['allreduce:gloo', tableMarkdown(allreduceTable(allreduce))],
   ]);
 }
 

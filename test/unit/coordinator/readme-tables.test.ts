@@ -78,3 +78,13 @@ test('every decimal figure in the README findings of both experiments is a value
   // The check itself: a figure off by one in its last digit is caught, in both notations.
   assert.deepEqual(unmatchedFigures('fell to 0.12 and 3.06e4, not 0.111 or 3.05e4', [0.111, 30500]), ['0.12', '3.06e4']);
 });
+
+test('the README prose on the ring against gloo quotes the committed bench:allreduce measurement', () => {
+  const r = loadResults('allreduce-gloo') as unknown as { comparison: Array<{ plane: string; transport: string; sizeMB: number; ratio: number }> };
+  const at64 = (transport: string) => r.comparison.find((c) => c.plane === 'net' && c.transport === transport && c.sizeMB === 64)!.ratio.toFixed(2);
+  const readme = readFileSync(README, 'utf8');
+  assert.match(readme, new RegExp(`at 64 MB ${at64('ipc')}× on ipc`));
+  assert.match(readme, new RegExp(`and ${at64('tcp')}× on tcp`));
+  // "above gloo at every size on both transports" holds for the net plane's rows
+  for (const c of r.comparison.filter((x) => x.plane === 'net')) assert.ok(c.ratio > 1, `${c.transport} ${c.sizeMB} MB: ${c.ratio}`);
+});
