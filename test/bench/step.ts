@@ -6,9 +6,10 @@
 // (worker/kernels/fused) on, off, or both, alternating step by step.
 // --composite on (default, what training runs use) | off | both: the same with the fused layer kernels
 // (worker/kernels/composite: one registered kernel per linear, attention core, GELU, LayerNorm, power step).
-// --matmuls on: after the timed steps, one more step per configuration with every BatchMatMul timed (matmul_time.ts):
-// matmulCpuMsPerStep, its share of the step's CPU time and the GFLOP per CPU second of those products;
-// step_torch.py --matmuls reports the same for PyTorch, so that the two sides' arithmetic compares apart from the rest.
+// --kernel-times on: after the timed steps, one more step per configuration with every kernel timed (kernel_time.ts):
+// self CPU ms per kernel (`kernelTimes`), and in the summary the matrix products' CPU ms, their share of the step and
+// their GFLOP per CPU second; step_torch.py --matmuls reports the same products for PyTorch, so that the two sides'
+// arithmetic compares apart from the rest.
 // --stock K,...: on wasm, also time each model with those patched kernels swapped back to tfjs's stock ones (same run),
 // and report patched ÷ stock.
 // msPerStep is wall-clock; cpuMsPerStep is the process's CPU time per step (user + system), which a loaded shared
@@ -30,7 +31,7 @@ import type { VitModel } from '../../worker/models/vit.js';
 import { Rng } from '../../worker/rng.js';
 import { KERNEL_PATCHES, stockKernel } from '../../worker/kernels/index.js';
 import { countKernels, type KernelCount } from '../../worker/kernels/count.js';
-import { timeMatMuls, type MatMulTime } from './matmul_time.js';
+import { timeKernels, type KernelTimes } from './kernel_time.js';
 import { setFusedOps } from '../../worker/kernels/fused/index.js';
 import { setFusedKernels } from '../../worker/kernels/composite/index.js';
 import { applyBlock } from '../../worker/nn/layers.js';
@@ -152,10 +153,10 @@ async function main(): Promise<void> {
   if (compositeSets === undefined) throw new Error(`--composite ${compositeArg}: use on, off or both`);
   const results: Array<{
     backend: string; model: string; kernels: string; fused: boolean; composite: boolean; msPerStep: number; cpuMsPerStep: number; samplesPerSecond: number; steps: number;
-    warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount; matmuls?: MatMulTime;
+    warmup: number; params: number; kernelsPerStep: KernelCount; kernelsPerLayer: KernelCount; kernelTimes?: KernelTimes;
   }> = [];
-  const matmulsArg = arg('matmuls', 'off');
-  if (matmulsArg !== 'on' && matmulsArg !== 'off') throw new Error(`--matmuls ${matmulsArg}: use on or off`);
+  const kernelTimesArg = arg('kernel-times', 'off');
+  if (kernelTimesArg !== 'on' && kernelTimesArg !== 'off') throw new Error(`--kernel-times ${kernelTimesArg}: use on or off`);
   for (const backend of backends) {
     const active = await initBackend(backend);
     // cpu is ~50× slower than wasm: fewer steps keep the bench within minutes.
@@ -207,13 +208,13 @@ async function main(): Promise<void> {
         return [];
       }));
       const kernelsPerLayer = await inSetting(r, () => countKernels(family.layer(r.model, r.trainer.state)));
-      const matmuls = matmulsArg === 'on'
-        ? await inSetting(r, () => timeMatMuls(() => r.trainer.trainStep(batch, new LocalCollective())))
+      const kernelTimes = kernelTimesArg === 'on'
+        ? await inSetting(r, () => timeKernels(() => r.trainer.trainStep(batch, new LocalCollective())))
         : undefined;
       results.push({
         backend: active, model: r.name, kernels: r.kernels, fused: r.fusedOn, composite: r.compositeOn, msPerStep: +ms.toFixed(1), cpuMsPerStep: +median(r.cpu).toFixed(1),
         samplesPerSecond: +((BATCH * 1000) / ms).toFixed(2), steps, warmup, params: r.trainer.state.totalSize,
-        kernelsPerStep, kernelsPerLayer, matmuls,
+        kernelsPerStep, kernelsPerLayer, kernelTimes,
       });
       r.trainer.dispose();
     }
@@ -231,7 +232,10 @@ async function main(): Promise<void> {
     summary: results.map((r) => ({
       model: r.model, backend: r.backend, fused: r.fused, composite: r.composite, kernels: r.kernels, msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep,
       samplesPerSecond: r.samplesPerSecond, kernelsPerStep: r.kernelsPerStep.total, kernelsPerLayer: r.kernelsPerLayer.total,
-      ...(r.matmuls ? { matmulCpuMsPerStep: r.matmuls.cpuMs, matmulCpuShare: +(r.matmuls.cpuMs / r.cpuMsPerStep).toFixed(3), matmulGflops: r.matmuls.gflops } : {}),
+      ...(r.kernelTimes ? {
+        matmulCpuMsPerStep: r.kernelTimes.matmul.cpuMs, matmulCpuShare: +(r.kernelTimes.matmul.cpuMs / r.kernelTimes.cpuMs).toFixed(3),
+        matmulGflops: r.kernelTimes.matmul.gflops, outsideKernelsCpuMs: r.kernelTimes.outsideCpuMs,
+      } : {}),
     })),
     results,
     ratios: Object.fromEntries(

@@ -5,7 +5,7 @@
 #   OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
 #     /usr/bin/python3 test/bench/step_torch.py [--steps 10 --warmup 2] [--matmuls]
 # --matmuls: the CPU time and FLOPs of one step's matrix products (aten::mm, addmm, bmm, shapes from torch.profiler,
-# replayed under process_time), as bench:step --matmuls reports for sigmatrain.
+# replayed under process_time), as bench:step --kernel-times reports for sigmatrain.
 import argparse
 import json
 import math
