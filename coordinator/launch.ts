@@ -101,15 +101,20 @@ export class Launcher {
       (input ? ': bad input, see the worker\'s message above' : `, restarts used up (--max-restarts ${this.o.maxRestarts})`));
   }
 
-  /** Resolves when every worker has ended for good; the worst exit code. */
+  /**
+   * Resolves when every worker has ended for good: EXIT_INPUT_ERROR when any worker stopped on bad input (what a
+   * supervisor such as a Job's podFailurePolicy keys on: restarting cannot help), else the worst exit code.
+   */
   async wait(): Promise<number> {
     let worst = 0;
+    let input = false;
     for (const s of this.slots) {
       let code = await s.exited;
       while (s.child) code = await s.exited; // a restart replaced the promise
       worst = Math.max(worst, code);
+      input ||= code === EXIT_INPUT_ERROR;
     }
-    return worst;
+    return input ? EXIT_INPUT_ERROR : worst;
   }
 
   /** Forwards a signal to every worker and stops restarting them. */

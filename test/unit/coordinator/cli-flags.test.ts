@@ -70,3 +70,13 @@ test('sigmatrain run with a missing data root ends at once with the workers\' er
   assert.doesNotMatch(r.out, /restarting \(1\/3\)/);
   assert.match(r.out, /every worker of local has exited \(local-0: exit 78, local-1: exit 78\): bad input/);
 });
+
+// deploy/k8s's workers Job fails at once on the launch container's exit 78 (podFailurePolicy): launch must pass it on.
+test('sigmatrain launch whose workers stop on bad input exits 78 without restarting them', () => {
+  const r = cli(['launch', '--nproc-per-node', '2', '--config', TINY, '--coordinator', '127.0.0.1:9',
+    '--data.kind', 'imagefolder', '--data.root', '/nonexistent/sigmatrain-data']);
+  assert.equal(r.signal, null, `still running after 20 s (killed): ${r.out.slice(-800)}`);
+  assert.equal(r.status, 78, r.out.slice(-800));
+  assert.match(r.out, /SGT_DATA_INVALID: cannot read the train split at \/nonexistent\/sigmatrain-data\/train/);
+  assert.doesNotMatch(r.out, /restarting \(1\/3\)/);
+});

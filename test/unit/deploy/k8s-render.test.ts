@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../../shared/config/index.js';
+import { EXIT_INPUT_ERROR } from '../../../shared/errors.js';
 import { K8S, OVERLAYS, envOf, expand, find, findKind, kubectlUnavailable, render, schemaErrors, type Obj } from './k8s-helpers.js';
 
 /** Nodes × GPUs per node of each kustomization, and its ring transport. */
@@ -106,6 +107,11 @@ for (const [name, dir] of Object.entries(DIRS)) {
     assert.equal(headless.spec.clusterIP, 'None');
     assert.ok(matches(headless.spec.selector, wPod.metadata.labels), 'headless Service selects the worker pods');
     assert.ok(!matches(headless.spec.selector, cPod.metadata.labels));
+    // Bad input (a worker's exit EXIT_INPUT_ERROR, which launch passes on) fails the Job at once, not after backoffLimit
+    // pods; podFailurePolicy is only honoured with restartPolicy Never.
+    const failJob = job.spec.podFailurePolicy?.rules?.find((r: { action: string }) => r.action === 'FailJob');
+    assert.deepEqual(failJob?.onExitCodes, { containerName: launch.name, operator: 'In', values: [EXIT_INPUT_ERROR] });
+    assert.equal(wPod.spec.restartPolicy, 'Never');
 
     const env = podEnv(launch, job.metadata.name);
     const args = launch.args.map((a: string) => expand(a, env));
