@@ -2,11 +2,14 @@
 // power step) of the speech model, default the paper's shape scaled down ('bench': d256, 6 layers, MLP 1024, 4 heads).
 // Compare with test/bench/speech_torch.py (same shapes, PyTorch, one thread).
 // Usage: node dist/test/bench/speech.js [--backend wasm] [--variant bench] [--B 4] [--T 600] [--S 60] [--steps 3]
+//        [--kernel-times]: then one more step with every kernel timed (kernel_time.ts), printed as JSON: self CPU ms per
+//        kernel, the matrix products' GFLOP/s, the CPU ms outside all kernels.
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend, type BackendName } from '../../worker/backend.js';
 import { buildSpeech, speechDefaults } from '../../worker/models/speech.js';
 import { ctcLoss } from '../../worker/nn/ctc.js';
+import { timeKernels } from './kernel_time.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,4 +63,9 @@ const frames = Array.from(await lengths.data()).reduce((a, b) => a + b, 0);
 for (const [what, ms] of [['wall', wall], ['cpu', cpu]] as const) {
   console.log(`forward+backward (${what} time): ${ms.toFixed(0)} ms/step (median of ${steps}), ` +
     `${(frames / (ms / 1000)).toFixed(0)} input frames/s (${(frames / 100 / (ms / 1000)).toFixed(2)} s of audio per s)`);
+}
+if (process.argv.includes('--kernel-times')) {
+  const t = await timeKernels(() => step(steps + 1));
+  const top = Object.fromEntries(Object.entries(t.byKernel).slice(0, 15));
+  console.log(JSON.stringify({ kernelTimes: { cpuMs: t.cpuMs, outsideCpuMs: t.outsideCpuMs, matmul: t.matmul, top } }));
 }
