@@ -79,6 +79,15 @@ export function rankShare(batch: Int32Array, frames: ArrayLike<number>, worldSiz
   return Int32Array.from(sorted.filter((_, k) => k % worldSize === rank));
 }
 
+/**
+ * The epoch's global batches of training utterances (budget.ts, `stepBudget` frames over all workers). An utterance
+ * longer than a whole step's budget trains alone, in a step of its own (as ESPnet's batch_bins does): refusing it
+ * would make a whole corpus untrainable for one long recording, and dropping it would lose it silently.
+ */
+export function trainPlan(frames: Int32Array, stepBudget: number, seed: number, epoch: number): Int32Array[] {
+  return planAllBatches({ sizes: frames, budget: stepBudget, seed, epoch, worldSize: 1, oversize: 'own-batch' });
+}
+
 /** The evaluation chunks of one rank: items k ≡ rank (mod W) in size order, cut greedily so max(frames) × count ≤ budget. */
 export function evalChunks(frames: ArrayLike<number>, budget: number, worldSize: number, rank: number): Int32Array[] {
   const order = Array.from({ length: frames.length }, (_, i) => i).sort((a, b) => frames[a]! - frames[b]! || a - b).filter((_, k) => k % worldSize === rank);
@@ -162,14 +171,17 @@ class AsrData implements TaskData<AsrBatch> {
 
   get description(): string {
     const h = (items: AsrItem[]) => (items.reduce((s, it) => s + it.utt.samples, 0) / 16000 / 3600).toFixed(2);
+    const step = this.budget * this.budgetWorkers;
+    const long = this.trainFrames.filter((f) => f > step).length;
     return `${this.train.length} training utterances (${h(this.train)} h), ${this.stepsPerEpoch} steps per epoch of ≤${this.budgetWorkers} × ${this.budget} frames; ` +
+      (long > 0 ? `${long} utterances longer than a step's ${step} frames train alone, one step each (raise train.maxSeconds to batch them); ` : '') +
       `eval ${this.evals.map((e) => `${e.name} ${e.items.length} (${h(e.items)} h)`).join(', ')}`;
   }
 
   /** The epoch's global batches: the budget × budgetWorkers per step, so a step is the same for any number of workers. */
   private batchesOf(epoch: number): Int32Array[] {
     if (this.plan?.epoch !== epoch) {
-      this.plan = { epoch, batches: planAllBatches({ sizes: this.trainFrames, budget: this.budget * this.budgetWorkers, seed: this.seed, epoch, worldSize: 1 }) };
+      this.plan = { epoch, batches: trainPlan(this.trainFrames, this.budget * this.budgetWorkers, this.seed, epoch) };
     }
     return this.plan.batches;
   }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../worker/backend.js';
 import { loadConfig } from '../../../../shared/config/index.js';
 import { planAllBatches } from '../../../../worker/data/budget.js';
-import { AsrTask, evalChunks, frameBudget, rankShare, toItems, type AsrBatch } from '../../../../worker/tasks/asr.js';
+import { AsrTask, evalChunks, frameBudget, rankShare, toItems, trainPlan, type AsrBatch } from '../../../../worker/tasks/asr.js';
 import { ctcLoss } from '../../../../worker/nn/ctc.js';
 import { textToTokens } from '../../../../worker/decode/ctc.js';
 import type { Model } from '../../../../worker/models/model.js';
@@ -46,6 +46,24 @@ test('train plan: each utterance exactly once per epoch over 1, 2 and 3 ranks, e
       }
       assert.deepEqual([...seen], new Array(frames.length).fill(1), `world ${W}, epoch ${epoch}`);
     }
+  }
+});
+
+test('train plan: an utterance longer than a whole step trains alone in its own step; every other step within budget', () => {
+  // Two recordings over the 400-frame step budget (a 25 s LibriSpeech utterance against an 8 s × 2 step).
+  const frames = Int32Array.from({ length: 41 }, (_, i) => (i === 7 ? 1000 : i === 30 ? 401 : 20 + ((i * 37) % 180)));
+  for (const epoch of [0, 1]) {
+    const batches = trainPlan(frames, 400, 3, epoch);
+    const seen = new Int32Array(frames.length);
+    for (const b of batches) {
+      for (const i of b) seen[i]!++;
+      if (b.includes(7) || b.includes(30)) assert.equal(b.length, 1, `a long utterance shares its step: [${[...b]}]`);
+      else assert.ok(Math.max(...[...b].map((i) => frames[i]!)) * b.length <= 400);
+    }
+    assert.deepEqual([...seen], new Array(frames.length).fill(1), `epoch ${epoch}: every utterance exactly once`);
+    // On 2 ranks the long utterance's step gives the other rank nothing to do (it contributes zeros): still once.
+    const single = batches.find((b) => b.includes(7))!;
+    assert.deepEqual([rankShare(single, frames, 2, 0).length, rankShare(single, frames, 2, 1).length], [1, 0]);
   }
 });
 
