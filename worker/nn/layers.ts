@@ -36,14 +36,17 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
   return tf.add(tf.mul(y, get(params, ref.scale)), get(params, ref.shift));
 }
 
-/** GELU, tanh approximation (differentiable twice with the patched Tanh gradient). One fused op when on. */
+/**
+ * GELU, tanh approximation ½x(1 + tanh(c(x + a x³))), computed as x·σ(2c(x + a x³)) (the same function: the
+ * backend's sigmoid is vectorised where tanh is not, 14× faster on wasm), x³ as x²·x. Twice differentiable with the
+ * patched Sigmoid gradient. One fused kernel when on (kernels/composite/formulas.ts, the same ops in the same order).
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
   if (fusedKernelsActive()) return first(tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor[]);
-  const c = Math.sqrt(2 / Math.PI);
-  // x³ as x²·x, not pow(x, 3): powf per element was 15 % of a wasm training step (bench:step), for the same value.
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c);
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  const c2 = 2 * Math.sqrt(2 / Math.PI);
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c2);
+  return tf.mul(x, tf.sigmoid(inner));
 }
 
 /** A fused kernel's first output; the others are intermediates its gradient keeps (its own references): freed here. */

@@ -78,39 +78,37 @@ export function linearBackward<T>(o: Ops<T>, dy: T, p: LinearInputs<T>, bias: bo
 
 // ---- GELU, tanh approximation (nn/layers.ts gelu) -----------------------------------------------------------------
 
-const GELU_C = Math.sqrt(2 / Math.PI);
+// ½x(1 + tanh(z)) = x·σ(2z): the same function, computed by the backend's sigmoid (XNNPACK's vectorised kernel on
+// wasm: 1.8 ms for 1.6 M values, against 24.7 ms for its scalar tanh).
+const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
+/** 2c(x + a x³), x³ as x²·x. */
 function geluInner<T>(o: Ops<T>, x: T): T {
-  return o.mul(o.add(x, o.mul(o.mul(o.square(x), x), GELU_A)), GELU_C);
+  return o.mul(o.add(x, o.mul(o.mul(o.square(x), x), GELU_A)), GELU_2C);
 }
 
-/** ½x(1 + tanh(c(x + a x³))) → [y, t = tanh(·)] (t: kept for the backward, as autodiff keeps it). */
+/** x·σ(2c(x + a x³)) → [y, s = σ(·)] (s: kept for the backward, as the patched Sigmoid gradient recomputes it). */
 export function geluForward<T>(o: Ops<T>, x: T): [T, T] {
-  const inner = geluInner(o, x);
-  const half = o.mul(x, 0.5);
-  const t = o.tanh(inner);
-  return [o.mul(half, o.add(t, 1)), t];
+  const s = o.sigmoid(geluInner(o, x));
+  return [o.mul(x, s), s];
 }
 
 /**
- * dx = dy(1 + t)·½ + c·dy·½x·(1 − t²)·(1 + 3a x²), as autodiff sums its four terms (x³ = x²·x reaches x twice:
- * through the product and through the square). `t` = tanh(·) from the forward, or recomputed (the same bits) when
- * absent.
+ * dx = dy·s + 2c·dy·x·s(1 − s)·(1 + 3a x²), as autodiff sums its four terms (x·s; x inside the sum; x³ = x²·x reaches
+ * x twice: through the product and through the square). `s` = σ(·) from the forward, or recomputed (the same bits)
+ * when absent.
  */
-export function geluBackward<T>(o: Ops<T>, dy: T, x: T, t?: T): T {
-  const tt = t ?? o.tanh(geluInner(o, x));
-  const half = o.mul(x, 0.5);
-  const onePlusT = o.add(tt, 1);
-  const dHalf = o.mul(dy, onePlusT);
-  const dT = o.mul(dy, half);
-  const dInner = o.mul(dT, o.sub(1, o.square(tt)));
-  const dFromHalf = o.mul(dHalf, 0.5);
-  const dSum = o.mul(dInner, GELU_C); // d(x + a x³)
+export function geluBackward<T>(o: Ops<T>, dy: T, x: T, s?: T): T {
+  const ss = s ?? o.sigmoid(geluInner(o, x));
+  const dFromProduct = o.mul(dy, ss); // x·s: the factor x
+  const dS = o.mul(dy, x);
+  const dInner = o.mul(dS, o.mul(ss, o.sub(1, ss))); // the Sigmoid gradient (kernels/gradients.ts)
+  const dSum = o.mul(dInner, GELU_2C); // d(x + a x³)
   const dCube = o.mul(dSum, GELU_A);
-  const dFromProduct = o.mul(dCube, o.square(x)); // x²·x: the factor x
+  const dFromCube = o.mul(dCube, o.square(x)); // x²·x: the factor x
   const dFromSquare = o.mul(o.mul(dCube, x), o.mul(x, 2)); // x²·x: the factor x², through the square
-  return o.add(o.add(o.add(dFromHalf, dSum), dFromProduct), dFromSquare);
+  return o.add(o.add(o.add(dFromProduct, dSum), dFromCube), dFromSquare);
 }
 
 // ---- LayerNorm over the last axis (nn/layers.ts applyLayerNorm) ----------------------------------------------------

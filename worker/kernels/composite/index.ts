@@ -6,7 +6,7 @@
 // Gradients stay exact at second order: a fused kernel's registered gradient, when the tape is recording (a
 // Hessian-vector product differentiates the backward), runs the backward formula as differentiable tfjs ops on the
 // saved INPUTS only; otherwise (a training step) it runs the backward kernel, which also takes the intermediates the
-// forward kernel returned as extra outputs (tanh in GELU, x − μ in LayerNorm, logits and probabilities in
+// forward kernel returned as extra outputs (the sigmoid in GELU, x − μ in LayerNorm, logits and probabilities in
 // attention), as autodiff would have kept them. Same formula, same kernels, same bits.
 import * as tf from '@tensorflow/tfjs';
 
@@ -88,7 +88,7 @@ function kernelsFor(backendName: string): Array<[string, tf.KernelFunc]> {
       [linearKernelName(sigma, bias), k((o, i) => [linearForward(o, linearInputs(i))])]),
     [FUSED_KERNELS.linearGrad, k((o, i, a) => present(linearBackward(o, i['dy']!, linearInputs(i), Boolean(a['bias']))))],
     [FUSED_KERNELS.gelu, k((o, i) => geluForward(o, i['x']!))],
-    [FUSED_KERNELS.geluGrad, k((o, i) => [geluBackward(o, i['dy']!, i['x']!, i['t'])])],
+    [FUSED_KERNELS.geluGrad, k((o, i) => [geluBackward(o, i['dy']!, i['x']!, i['s'])])],
     [FUSED_KERNELS.layerNorm, k((o, i, a) => layerNormForward(o, i['x']!, i['scale']!, i['shift']!, Number(a['eps'])))],
     [FUSED_KERNELS.layerNormGrad, k((o, i, a) => layerNormBackward(o, i['dy']!, i['x']!, i['scale']!, Number(a['eps']), [i['xc']!, i['ve']!]))],
     ...ATTENTION_VARIANTS.map(({ joint, masks }): [string, tf.KernelFunc] =>
@@ -168,11 +168,11 @@ function gradients(): tf.GradConfig[] {
     ...LINEAR_VARIANTS.map(({ sigma, bias }) => linearGradient(sigma, bias)),
     ...ATTENTION_VARIANTS.map(({ joint, masks }) => attentionGradient(joint, masks)),
     {
-      // Outputs [y, t = tanh(·)]: t is kept for the backward kernel.
+      // Outputs [y, s = σ(·)]: s is kept for the backward kernel.
       kernelName: FUSED_KERNELS.gelu, inputsToSave: ['x'], outputsToSave: [false, true],
-      gradFunc: (dys, [x, t], attrs) => {
+      gradFunc: (dys, [x, s], attrs) => {
         const dy = (dys as tf.Tensor[])[0];
-        return backward(FUSED_KERNELS.geluGrad, ['x'], { dy, x, t }, attrs, () => [geluBackward(tapeOps, dy, x)]);
+        return backward(FUSED_KERNELS.geluGrad, ['x'], { dy, x, s }, attrs, () => [geluBackward(tapeOps, dy, x)]);
       },
     },
     {

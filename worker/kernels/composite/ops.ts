@@ -24,7 +24,7 @@ export interface Ops<T> {
   sqrt(x: T): T;
   rsqrt(x: T): T;
   exp(x: T): T;
-  tanh(x: T): T;
+  sigmoid(x: T): T;
   sum(x: T, axis?: Axis, keepDims?: boolean): T;
   mean(x: T, axis?: Axis, keepDims?: boolean): T;
   max(x: T, axis?: Axis, keepDims?: boolean): T;
@@ -56,7 +56,7 @@ export const tapeOps: Ops<tf.Tensor> = {
   sqrt: (x) => tf.sqrt(x),
   rsqrt: (x) => tf.rsqrt(x),
   exp: (x) => tf.exp(x),
-  tanh: (x) => tf.tanh(x),
+  sigmoid: (x) => tf.sigmoid(x),
   sum: (x, axis = null, keepDims = false) => tf.sum(x, axis ?? undefined, keepDims),
   mean: (x, axis = null, keepDims = false) => tf.mean(x, axis ?? undefined, keepDims),
   max: (x, axis = null, keepDims = false) => tf.max(x, axis ?? undefined, keepDims),
@@ -165,8 +165,8 @@ export class KernelOps implements Ops<tf.TensorInfo> {
   exp(x: tf.TensorInfo): tf.TensorInfo {
     return this.run(tf.Exp, { x });
   }
-  tanh(x: tf.TensorInfo): tf.TensorInfo {
-    return this.run(tf.Tanh, { x });
+  sigmoid(x: tf.TensorInfo): tf.TensorInfo {
+    return this.run(tf.Sigmoid, { x });
   }
   sum(x: tf.TensorInfo, axis: Axis = null, keepDims = false): tf.TensorInfo {
     return this.run(tf.Sum, { x }, { axis, keepDims });
