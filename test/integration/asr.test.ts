@@ -33,15 +33,16 @@ before(async () => {
 
 interface Summary { task: string; headline: string; steps: number; totalSteps?: number; workerFailures?: number; eval: Record<string, number> }
 
-// What the short run (4 epochs, 380 steps of 2 × 4 s of audio, constant lr 3e-3, the config's blank bias; 145 s for the
-// whole file on 2 cores at load ≈ 4, 100 s of it training) reaches on held-out voices: CER 0.55 / 0.46, greedy WER 0.94
-// / 0.92, beam WER 0.94 / 0.90 on held-dev-a / held-dev-b, measured twice, identical. Before (244 steps of 2 × 6 s, no
-// blank bias): CER 0.60 / 0.57; with the demo's own cosine decay from 4e-3 the 244 steps reached only 0.69 / 0.66 (the
-// decay ends the learning too early in a run this short). The budget of this test does not reach a low WER (the demo
-// goes lower with 1560 utterances and 12 epochs: npm run demo:speech, configs/librispeech-demo.yaml); the bounds say
-// that letters are learnt on voices never heard in training (an untrained or blank-only model has CER 1.0) and that
-// neither decoder inserts more words than the references hold.
-const CER_BOUND = 0.65;
+// What the short run (4 epochs, 380 steps of 2 × 4 s of audio, constant lr 3e-3, the config's blank bias, sinusoidal
+// positions and frequency warp ±20 %) reaches on held-out voices: CER 0.51 / 0.39, greedy WER 0.96 / 0.88, beam WER
+// 0.92 / 0.87 on held-dev-a / held-dev-b (82 s for the whole file on 2 cores at load ≈ 3, 61 s of it training). With
+// the previous config (CAPE, SpecAugment masks, no warp): CER 0.55 / 0.46; before that (244 steps of 2 × 6 s, no blank
+// bias) 0.60 / 0.57. The demo's own cosine decay from 4e-3 ends the learning too early in a run this short, so the
+// schedule is overridden. The budget of this test does not reach a low WER (the demo goes lower with 1560 utterances
+// and 12 epochs: configs/librispeech-demo.yaml); the bounds say that letters are learnt on voices never heard in
+// training (an untrained or blank-only model has CER 1.0) and that neither decoder inserts more words than the
+// references hold.
+const CER_BOUND = 0.6;
 const WER_BOUND = 1.0;
 /** Short steps (2 × 4 s of audio) give many updates in little time: 4 epochs of the 416 utterances = 380 steps. */
 const TEST_RUN = ['--train.epochs', '4', '--train.evalEveryEpochs', '2', '--train.maxSeconds', '4', '--optim.warmupSteps', '30', '--optim.lr', '0.003', '--optim.schedule', 'constant'];

@@ -264,7 +264,7 @@ export class AsrTask implements Task<AsrBatch> {
       return { name, items, frames: Int32Array.from(items, (it) => it.frames) };
     });
     const s = l.specAugment;
-    const spec = s.enabled ? { freqMasks: s.freqMasks, freqWidth: s.freqWidth, timeMasks: s.timeMasks, timeWidth: s.timeWidth, maxTimeFraction: s.maxTimeFraction } : null;
+    const spec = s.enabled ? { freqMasks: s.freqMasks, freqWidth: s.freqWidth, timeMasks: s.timeMasks, timeWidth: s.timeWidth, maxTimeFraction: s.maxTimeFraction, freqWarp: s.freqWarp } : null;
     const audio: AudioLoader = l.featureThreads > 0 ? new AudioPool({ threads: l.featureThreads }) : new InlineAudioLoader();
     return new AsrData(train, evals, skipped, new UtteranceLoader(audio, this.features, spec, c.seed), audio, frameBudget(c.train), c.train.budgetWorkers, c.seed);
   }

@@ -17,6 +17,7 @@ export const librispeech = {
     timeMasks: { doc: 'librispeech: SpecAugment time masks (paper 10).', format: 'count', default: 10 },
     timeWidth: { doc: 'librispeech: largest time mask in frames (paper 50).', format: 'count', default: 50 },
     maxTimeFraction: { doc: 'librispeech: largest fraction of an utterance one time mask covers (paper 0.1).', format: 'probability', default: 0.1 },
+    freqWarp: { doc: 'librispeech: vocal tract length perturbation before the masks: the mel bins of each training utterance are warped f → α·f, α uniform in [1 − w, 1 + w] (0: off; e.g. 0.1; below 0.5).', format: 'non-negative', default: 0 },
   },
   beamWidth: { doc: 'librispeech: prefix beam width of the wer_beam_<subset> evaluation (lexicon-free, no LM).', format: 'positive-int', default: 8 },
   featureThreads: { doc: 'librispeech: data threads per worker that read, decode FLAC, compute features and SpecAugment (0: the training thread, overlapped by prefetch only).', format: 'count', default: 1 },

@@ -4,6 +4,7 @@
 
 import { SigmaError } from '../../../shared/errors.js';
 import { PowerSpectrum } from './fft.js';
+import type { MelAxis } from './specaugment.js';
 
 export type FeatureKind = 'kaldi-fbank' | 'logmel';
 export const FEATURE_KINDS: readonly FeatureKind[] = ['kaldi-fbank', 'logmel'];
@@ -271,6 +272,13 @@ export function normalizeUtterance(f: Features, eps = 1e-5): Features {
     for (let t = 0; t < frames; t++) data[t * bins + b] = (data[t * bins + b]! - mean) * inv;
   }
   return f;
+}
+
+/** Where the bins of these features sit in frequency (for a frequency warp): Kaldi's mel from 20 Hz, or torchaudio's from 0, to 8 kHz. */
+export function melAxisOf(o: FeatureOptions): MelAxis {
+  if (o.kind === 'kaldi-fbank') return { toMel: kaldiMel, toHz: (m) => 700 * (Math.exp(m / 1127) - 1), lowHz: 20, highHz: SAMPLE_RATE / 2 };
+  const [toMel, toHz] = (o.melScale ?? 'slaney') === 'slaney' ? [slaneyHzToMel, slaneyMelToHz] : [htkHzToMel, htkMelToHz];
+  return { toMel, toHz, lowHz: 0, highHz: SAMPLE_RATE / 2 };
 }
 
 /** The feature function the loader calls in its threads: Int16 samples (16 kHz mono) → [frames × bins]. */

@@ -4,7 +4,7 @@
 
 import { promises as fs } from 'node:fs';
 import { FlacError, formatMismatch, type FlacReader } from '../audio/flac.js';
-import { computeFeatures, type FeatureOptions, type Features } from '../audio/features.js';
+import { computeFeatures, melAxisOf, type FeatureOptions, type Features } from '../audio/features.js';
 import { specAugment, type Mask, type SpecAugmentOptions } from '../audio/specaugment.js';
 import type { SkipReason } from './scan.js';
 
@@ -44,6 +44,6 @@ export async function loadUtterance(reader: FlacReader, file: string, expectedSa
     return { ok: false, reason: 'truncated_flac', message: `${file}: ${samples.length} samples, the index says ${expectedSamples} (file changed since indexing; rebuild the index)` };
   }
   const features = computeFeatures(samples, o.features);
-  const masks = o.specAugment ? specAugment(features, o.specAugment, seed) : [];
+  const masks = o.specAugment ? specAugment(features, o.specAugment, seed, melAxisOf(o.features)) : [];
   return { ok: true, features, masks };
 }

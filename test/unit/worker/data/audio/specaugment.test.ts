@@ -1,9 +1,13 @@
 // Tests for SpecAugment: mask counts and width bounds (F, T, p), exactly the masked cells are zero and the rest
-// untouched, determinism from the seed, and the distribution of widths over many draws.
+// untouched, determinism from the seed, and the distribution of widths over many draws; the frequency warp (VTLP)
+// against its closed form on features linear in mel.
 
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { SPEC_AUGMENT_RECIPE, checkSpecAugment, specAugment, specAugmentSeed, type SpecAugmentOptions } from '../../../../../worker/data/audio/specaugment.js';
+import {
+  SPEC_AUGMENT_RECIPE, checkSpecAugment, drawWarp, specAugment, specAugmentSeed, warpFrequency, type MelAxis, type SpecAugmentOptions,
+} from '../../../../../worker/data/audio/specaugment.js';
+import { melAxisOf } from '../../../../../worker/data/audio/features.js';
 import { Rng } from '../../../../../worker/rng.js';
 
 const feats = (frames: number, bins = 80, seed = 1) => {
@@ -71,6 +75,72 @@ describe('specAugment', () => {
   it('rejects bad options naming the key', () => {
     assert.throws(() => checkSpecAugment({ ...SPEC_AUGMENT_RECIPE, timeMasks: -1 }), /timeMasks=-1/);
     assert.throws(() => checkSpecAugment({ ...SPEC_AUGMENT_RECIPE, maxTimeFraction: 2 }), /maxTimeFraction=2/);
+    assert.throws(() => checkSpecAugment({ ...SPEC_AUGMENT_RECIPE, freqWarp: 0.5 }), /freqWarp=0\.5 \(data\.librispeech\.specAugment\.freqWarp\)/);
+    assert.throws(() => checkSpecAugment({ ...SPEC_AUGMENT_RECIPE, freqWarp: -0.1 }), /freqWarp=-0\.1/);
     checkSpecAugment(SPEC_AUGMENT_RECIPE);
+    checkSpecAugment({ ...SPEC_AUGMENT_RECIPE, freqWarp: 0.1 });
+  });
+});
+
+describe('frequency warp (VTLP)', () => {
+  // Bin b of `bins` centred at toHz(lo + (b + 1)(hi − lo)/(bins + 1)): features whose value is the mel of each bin's
+  // centre are linear in b, so linear interpolation is exact and the warped bin b must hold mel(f_b / α) (clamped to the
+  // first and last centre): a closed form independent of the code's index arithmetic.
+  const melFeatures = (axis: MelAxis, bins: number, frames: number) => {
+    const lo = axis.toMel(axis.lowHz), hi = axis.toMel(axis.highHz);
+    const centre = (b: number) => lo + ((b + 1) * (hi - lo)) / (bins + 1);
+    const data = new Float32Array(frames * bins);
+    for (let t = 0; t < frames; t++) for (let b = 0; b < bins; b++) data[t * bins + b] = centre(b) / 100 + t;
+    return { f: { data, frames, bins }, centre, lo, hi };
+  };
+  for (const [name, axis] of [
+    ['logmel slaney', melAxisOf({ kind: 'logmel' })], ['logmel htk', melAxisOf({ kind: 'logmel', melScale: 'htk' })], ['kaldi-fbank', melAxisOf({ kind: 'kaldi-fbank' })],
+  ] as const) {
+    it(`${name}: warped bin b holds the value at frequency f_b / α (clamped at the band edges), every frame alike`, () => {
+      for (const alpha of [0.9, 0.97, 1.05, 1.1]) {
+        const bins = 80, frames = 3;
+        const { f, centre } = melFeatures(axis, bins, frames);
+        warpFrequency(f, alpha, axis);
+        for (let b = 0; b < bins; b++) {
+          const want = Math.min(centre(bins - 1), Math.max(centre(0), axis.toMel(axis.toHz(centre(b)) / alpha))) / 100;
+          for (let t = 0; t < frames; t++) {
+            const got = f.data[t * bins + b]! - t;
+            assert.ok(Math.abs(got - want) <= 1e-5 * Math.abs(want) + 2e-5, `α ${alpha} bin ${b} frame ${t}: ${got} vs ${want}`);
+          }
+        }
+      }
+    });
+  }
+
+  it('α = 1 leaves the features untouched; α > 1 moves a spectral peak up, α < 1 down', () => {
+    const axis = melAxisOf({ kind: 'logmel' });
+    const bins = 80;
+    const peak = (alpha: number) => {
+      const data = Float32Array.from({ length: bins }, (_, b) => Math.exp(-((b - 40) ** 2) / 8));
+      const f = { data, frames: 1, bins };
+      warpFrequency(f, alpha, axis);
+      return { f, at: data.indexOf(Math.max(...data)) };
+    };
+    const same = peak(1);
+    assert.deepEqual(same.f.data, Float32Array.from({ length: bins }, (_, b) => Math.exp(-((b - 40) ** 2) / 8)));
+    assert.ok(peak(1.1).at > 40, `α 1.1: peak at ${peak(1.1).at}`);
+    assert.ok(peak(0.9).at < 40, `α 0.9: peak at ${peak(0.9).at}`);
+  });
+
+  it('α is uniform in [1 − w, 1 + w] per utterance seed, and drawing it leaves the masks as they are without a warp', () => {
+    const a = Array.from({ length: 4000 }, (_, s) => drawWarp(specAugmentSeed(3, 0, s), 0.1));
+    assert.ok(a.every((x) => x >= 0.9 && x <= 1.1));
+    const mean = a.reduce((x, y) => x + y, 0) / a.length;
+    assert.ok(Math.abs(mean - 1) < 0.003, `mean α ${mean}`);
+    assert.ok(Math.min(...a) < 0.905 && Math.max(...a) > 1.095);
+    const axis = melAxisOf({ kind: 'logmel' });
+    const seed = specAugmentSeed(1, 2, 3);
+    const plain = feats(300);
+    const warped = feats(300);
+    const m0 = specAugment(plain, SPEC_AUGMENT_RECIPE, seed);
+    const m1 = specAugment(warped, { ...SPEC_AUGMENT_RECIPE, freqWarp: 0.1 }, seed, axis);
+    assert.deepEqual(m1, m0);
+    assert.notDeepEqual(warped.data, plain.data);
+    assert.throws(() => specAugment(feats(30), { ...SPEC_AUGMENT_RECIPE, freqWarp: 0.1 }, seed), /mel axis/);
   });
 });

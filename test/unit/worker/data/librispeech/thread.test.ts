@@ -15,7 +15,7 @@ import { loadUtterance, type UtteranceOptions } from '../../../../../worker/data
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sgt-speech-thread-'));
 after(() => fs.rm(tmp, { recursive: true, force: true }));
 
-it('loadUtterance in a worker thread equals the main thread, for both feature kinds', async () => {
+it('loadUtterance in a worker thread equals the main thread, for both feature kinds, with and without the frequency warp', async () => {
   const ref = JSON.parse(await fs.readFile(fileURLToPath(new URL('../../../../../../test/fixtures/speech_features.json', import.meta.url)), 'utf8')) as {
     cases: { file: string; flacBase64: string; pcmInt16: number[] }[];
   };
@@ -24,8 +24,8 @@ it('loadUtterance in a worker thread equals the main thread, for both feature ki
   await fs.writeFile(file, Buffer.from(c.flacBase64, 'base64'));
   const moduleUrl = new URL('../../../../../worker/data/librispeech/utterance.js', import.meta.url).href;
   const flacUrl = new URL('../../../../../worker/data/audio/flac.js', import.meta.url).href;
-  for (const kind of ['kaldi-fbank', 'logmel'] as const) {
-    const o: UtteranceOptions = { features: { kind }, specAugment: SPEC_AUGMENT_RECIPE };
+  for (const [kind, specAugment] of (['kaldi-fbank', 'logmel'] as const).flatMap((k) => [[k, SPEC_AUGMENT_RECIPE], [k, { ...SPEC_AUGMENT_RECIPE, freqWarp: 0.2 }]] as const)) {
+    const o: UtteranceOptions = { features: { kind }, specAugment };
     const reader = new FlacReader();
     const main = await loadUtterance(reader, file, c.pcmInt16.length, o, 42);
     reader.close();
@@ -46,6 +46,6 @@ it('loadUtterance in a worker thread equals the main thread, for both feature ki
     });
     assert.equal(got.frames, main.features.frames);
     assert.deepEqual(got.masks, main.masks);
-    assert.ok(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(main.features.data.buffer)), `${kind}: thread features differ`);
+    assert.ok(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(main.features.data.buffer)), `${kind}, freqWarp ${specAugment.freqWarp ?? 0}: thread features differ`);
   }
 });
