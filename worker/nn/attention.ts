@@ -71,20 +71,21 @@ function splitHeads(t: tf.Tensor, b: number, len: number, heads: number, dh: num
 }
 
 /** Additive mask [B|1, 1, Tq, Tk] from the causal flag and the key mask: 0 allowed, −1e9 masked; undefined: none. */
-function additiveMask(inp: AttentionInputs, B: number, Tq: number, Tk: number): tf.Tensor | undefined {
+/** The additive masks, each shaped to broadcast over [B, h, Tq, Tk], in the order every path adds them: causal, keys. */
+function additiveMasks(inp: AttentionInputs, B: number, Tq: number, Tk: number): tf.Tensor[] {
   const NEG = -1e9;
-  let mask: tf.Tensor | undefined;
-  if (inp.causal) mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0)), NEG).reshape([1, 1, Tq, Tk]);
-  if (inp.keyMask) {
-    const km = tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]);
-    mask = mask ? tf.add(mask, km) : km;
-  }
-  return mask;
+  const masks: tf.Tensor[] = [];
+  if (inp.causal) masks.push(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0)), NEG).reshape([1, 1, Tq, Tk]));
+  if (inp.keyMask) masks.push(tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
+  return masks;
 }
+
+/** The queries that count in the entropy: the query mask, else (self-attention) the key mask. */
+const queryMaskOf = (inp: AttentionInputs): tf.Tensor | undefined => inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
 
 /** Mean of the row entropies [B, h, Tq] per head over valid queries and the batch → [h]. */
 function headEntropy(rowEnt: tf.Tensor, inp: AttentionInputs, B: number, Tq: number): tf.Tensor1D {
-  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
+  const qMask = queryMaskOf(inp);
   if (!qMask) return tf.mean(rowEnt, [0, 2]) as tf.Tensor1D;
   return tf.div(tf.sum(tf.mul(rowEnt, qMask.reshape([B, 1, Tq])), [0, 2]), tf.maximum(tf.sum(qMask), 1)) as tf.Tensor1D;
 }
@@ -115,25 +116,13 @@ export function applyAttention(ref: AttentionRef, params: TensorMap, buffers: Te
   const kh = splitHeads(k, B, Tk, h, dh); // [B, h, Tk, dh]
   const vh = splitHeads(v, B, Tk, h, dh); // [B, h, Tk, dh]
   let logits: tf.Tensor = tf.matMul(qh, kh, false, true); // [B, h, Tq, Tk]
-  const NEG = -1e9;
-  if (inp.causal) {
-    const allowed = tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0); // lower triangle incl. diagonal
-    logits = tf.add(logits, tf.mul(tf.sub(1, allowed), NEG).reshape([1, 1, Tq, Tk]));
-  }
-  if (inp.keyMask) logits = tf.add(logits, tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
+  for (const mask of additiveMasks(inp, B, Tq, Tk)) logits = tf.add(logits, mask);
   // The project's logSoftmax: its gradient is right at second order (tf.logSoftmax's custom gradient is not).
   const logp = logSoftmax(logits); // [B, h, Tq, Tk]
   const p = tf.exp(logp);
   // Row entropy −Σ_j p log p: masked keys have p = 0 and finite log p, so they contribute exactly 0.
   const rowEnt = tf.neg(tf.sum(tf.mul(p, logp), -1)); // [B, h, Tq]
-  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
-  let entropy: tf.Tensor1D;
-  if (qMask) {
-    const m = qMask.reshape([B, 1, Tq]);
-    entropy = tf.div(tf.sum(tf.mul(rowEnt, m), [0, 2]), tf.maximum(tf.sum(qMask), 1)) as tf.Tensor1D;
-  } else {
-    entropy = tf.mean(rowEnt, [0, 2]) as tf.Tensor1D;
-  }
+  const entropy = headEntropy(rowEnt, inp, B, Tq);
   const probs = inp.attnDropout && inp.attnDropout.rate > 0 ? tf.dropout(p, inp.attnDropout.rate, undefined, inp.attnDropout.seed) : p;
   const out = tf.transpose(tf.matMul(probs, vh), [0, 2, 1, 3]).reshape([B, Tq, ref.dim]); // [B, Tq, dim]
   const y = applyLinear(ref.proj, params, buffers, out) as tf.Tensor3D;
@@ -150,7 +139,8 @@ function fusedAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMap
   const [B, Tq] = x.shape;
   const Tk = ctx.shape[1];
   const opts = {
-    heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature), mask: additiveMask(inp, B, Tq, Tk),
+    heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature),
+    mask: additiveMasks(inp, B, Tq, Tk).reduce<tf.Tensor | undefined>((sum, m) => (sum ? tf.add(sum, m) : m), undefined),
     reduceEntropy: (rows: tf.Tensor) => headEntropy(rows, inp, B, Tq),
   };
   let core: fused.AttentionCoreOutput;
@@ -185,12 +175,9 @@ function kernelAttention(ref: AttentionRef, params: TensorMap, buffers: TensorMa
     Object.assign(inputs, { q: applyLinear(ref.q, params, buffers, x), k: applyLinear(ref.k, params, buffers, ctx), v: applyLinear(ref.v, params, buffers, ctx) });
   }
   // The additive masks as the unfused path adds them, one after the other (same values, same order).
-  const NEG = -1e9;
-  const masks: tf.Tensor[] = [];
-  if (inp.causal) masks.push(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([Tq, Tk]), -1, 0)), NEG).reshape([1, 1, Tq, Tk]));
-  if (inp.keyMask) masks.push(tf.mul(tf.sub(1, inp.keyMask), NEG).reshape([B, 1, 1, Tk]));
+  const masks = additiveMasks(inp, B, Tq, Tk);
   masks.forEach((m, i) => { inputs[`mask${i + 1}`] = m; });
-  const qMask = inp.queryMask ?? (inp.context ? undefined : inp.keyMask);
+  const qMask = queryMaskOf(inp);
   if (qMask) inputs['queryMask'] = qMask;
   const [out, entropy, ...kept] = tf.engine().runKernel(attentionKernelName(joint, masks.length), inputs,
     { heads: ref.heads, scale: 1 / (Math.sqrt(ref.dim / ref.heads) * inp.temperature) }) as tf.Tensor[];
