@@ -132,6 +132,18 @@ describe('synthesizer voices', () => {
       assert.ok(!accents.has(a) || !variants.has(x), `${v} is a training accent with a training variant`);
     }
   });
+
+  it('every accent and variant is one espeak-ng has (it falls back to its default voice for an unknown one, silently)', () => {
+    // `--voices=variant` lists variant files as "!v/<name>" in its fifth column; `--voices=en` lists English accents.
+    const listed = (arg: string, col: number) => new Set(execFileSync('espeak-ng', [arg], { encoding: 'utf8' }).trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)[col]!));
+    const files = listed('--voices=variant', 4);
+    const languages = listed('--voices=en', 1);
+    for (const v of [...TRAIN_VOICES, ...HELDOUT_VOICES]) {
+      const [accent, variant] = v.split('+');
+      assert.ok(languages.has(accent!), `${v}: espeak-ng has no accent ${accent}`);
+      if (variant !== undefined) assert.ok(files.has(`!v/${variant}`), `${v}: espeak-ng has no variant ${variant}`);
+    }
+  });
 });
 
 describe('AudioPool (features in data threads, issue 13)', () => {
