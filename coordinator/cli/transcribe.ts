@@ -5,24 +5,31 @@ import { readFile } from 'node:fs/promises';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
 
-export const TRANSCRIBE_USAGE = `usage: sigmatrain transcribe --run-dir DIR [--beam N] FILE.flac [FILE2.flac ...]
+export const TRANSCRIBE_USAGE = `usage: sigmatrain transcribe --run-dir DIR [--beam N [--lm] [--lm-order K] [--lm-weight W] [--lm-bonus B]] FILE.flac [FILE2.flac ...]
 
 Transcribes each FLAC file (16 kHz mono 16-bit, as LibriSpeech) with the newest checkpoint under DIR/checkpoints of
 an asr run: standard output gets one transcript per file, lower case, in argument order.
 
 options:
   --run-dir DIR   the run whose checkpoint to use
-  --beam N        lexicon-free CTC prefix beam search of width N (default: greedy)`;
+  --beam N        lexicon-free CTC prefix beam search of width N (default: greedy)
+  --lm            fuse the beam search with the run's character LM (data.librispeech.lm), counted again from its
+                  training subsets' transcripts and lm.texts (the corpus must be where the run read it)
+  --lm-order K, --lm-weight W, --lm-bonus B
+                  that LM with another order, weight or per-letter bonus (each implies --lm)`;
 
 export interface TranscribeOptions {
   runDir: string;
   beam: number;
+  /** Fuse the run's LM, with these overrides of data.librispeech.lm; null: no LM. */
+  lm: { order?: number; weight?: number; bonus?: number } | null;
   files: string[];
 }
 
 export function parseTranscribeArgs(argv: string[]): TranscribeOptions {
   let runDir = '';
   let beam = 0;
+  let lm: TranscribeOptions['lm'] = null;
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -30,12 +37,19 @@ export function parseTranscribeArgs(argv: string[]): TranscribeOptions {
     else if (a === '--beam') {
       beam = Number(argv[++i]);
       if (!Number.isInteger(beam) || beam < 1) throw new SigmaError('SGT_CLI_USAGE', `transcribe: --beam ${argv[i]} must be an integer ≥ 1\n${TRANSCRIBE_USAGE}`);
+    } else if (a === '--lm') lm ??= {};
+    else if (a === '--lm-order' || a === '--lm-weight' || a === '--lm-bonus') {
+      const v = Number(argv[++i]);
+      const ok = a === '--lm-order' ? Number.isInteger(v) && v >= 1 && v <= 20 : Number.isFinite(v) && v >= 0;
+      if (!ok) throw new SigmaError('SGT_CLI_USAGE', `transcribe: ${a} ${argv[i]} must be ${a === '--lm-order' ? 'an integer in [1, 20]' : 'a number ≥ 0'}\n${TRANSCRIBE_USAGE}`);
+      lm = { ...(lm ?? {}), [a.slice(5)]: v };
     } else if (a.startsWith('-')) throw new SigmaError('SGT_CLI_USAGE', `transcribe: unknown option ${a}\n${TRANSCRIBE_USAGE}`);
     else files.push(a);
   }
   if (!runDir) throw new SigmaError('SGT_CLI_USAGE', `transcribe: --run-dir DIR is required\n${TRANSCRIBE_USAGE}`);
   if (files.length === 0) throw new SigmaError('SGT_CLI_USAGE', `transcribe: name at least one FLAC file\n${TRANSCRIBE_USAGE}`);
-  return { runDir: resolve(runDir), beam, files };
+  if (lm && beam === 0) throw new SigmaError('SGT_CLI_USAGE', `transcribe: the LM is fused into the beam search: add --beam N\n${TRANSCRIBE_USAGE}`);
+  return { runDir: resolve(runDir), beam, lm, files };
 }
 
 export async function transcribeCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
@@ -68,7 +82,19 @@ export async function transcribeCommand(argv: string[], out: NodeJS.WritableStre
   };
   const params = new Map(model.params.map((p) => [p.name, tensor(p.name)]));
   const buffers = new Map(model.buffers.map((b) => [b.name, tensor(b.name)]));
-  err.write(`transcribe: ${path} (step ${String(ckpt.state.step)}), ${o.beam > 0 ? `beam ${o.beam}` : 'greedy'}\n`);
+  let lm: import('../../worker/decode/ctc.js').LmFusion | null = null;
+  if (o.lm) {
+    const l = config.data.librispeech;
+    const order = o.lm.order ?? l.lm.order;
+    if (order === 0) throw new SigmaError('SGT_CLI_USAGE', `transcribe: run ${o.runDir} trained without an LM (data.librispeech.lm.order 0): pass --lm-order K (e.g. 6)`);
+    const { buildLibriIndex, DEFAULT_CACHE_DIR } = await import('../../worker/data/librispeech/index.js');
+    const { lmTranscripts, speechLm } = await import('../../worker/tasks/asr.js');
+    const index = await buildLibriIndex({ root: config.data.root, subsets: l.train, threads: l.indexThreads, cacheDir: l.cacheDir === '' ? DEFAULT_CACHE_DIR : l.cacheDir });
+    const usable = lmTranscripts(index.subsets.flatMap((s) => s.utterances));
+    lm = await speechLm({ ...l, lm: { ...l.lm, order, weight: o.lm.weight ?? l.lm.weight, bonus: o.lm.bonus ?? l.lm.bonus } }, usable);
+    err.write(`transcribe: character LM of order ${order} from ${usable.length} transcripts of ${l.train.join(',')}${l.lm.texts ? ` and ${l.lm.texts}` : ''}, weight ${lm!.weight}, bonus ${lm!.bonus}\n`);
+  }
+  err.write(`transcribe: ${path} (step ${String(ckpt.state.step)}), ${o.beam > 0 ? `beam ${o.beam}${lm ? ' with the LM' : ''}` : 'greedy'}\n`);
   const reader = new FlacReader();
   for (const file of o.files) {
     let bytes: Buffer;
@@ -89,7 +115,7 @@ export async function transcribeCommand(argv: string[], out: NodeJS.WritableStre
     const scores = (await logits.data()) as Float32Array;
     const [, Tp, C] = logits.shape as [number, number, number];
     logits.dispose();
-    const tokens = decodeBatch(scores, [1, Tp, C], [Tp], o.beam > 0 ? { method: 'beam', beamWidth: o.beam } : { method: 'greedy' })[0]!;
+    const tokens = decodeBatch(scores, [1, Tp, C], [Tp], o.beam > 0 ? { method: 'beam', beamWidth: o.beam, lm: lm ?? undefined } : { method: 'greedy' })[0]!;
     out.write(`${tokensToText(tokens)}\n`);
   }
   tf.dispose([...params.values(), ...buffers.values()]);

@@ -1,6 +1,8 @@
 // CTC decoding on the host: greedy (best path: argmax per frame, collapse repeats, drop blanks) and lexicon-free
-// prefix beam search (Hannun et al. 2014, without a language model), plus the letter vocabulary of the speech task.
+// prefix beam search (Hannun et al. 2014), optionally fused with a character LM (charlm.ts), plus the letter vocabulary of the speech task.
 // Inputs are one utterance's scores [T, C] row-major (logits or log-probabilities) as read back from the device.
+
+import type { CharNgramLm } from './charlm.js';
 
 /** Token ids of the speech task: 0 blank, 1 word boundary "|", 2 apostrophe, 3…28 the letters a…z (29 in all). */
 export const LETTER_TOKENS: readonly string[] = Object.freeze(['<blank>', '|', "'", ...'abcdefghijklmnopqrstuvwxyz']);
@@ -95,12 +97,24 @@ export interface BeamOptions {
    * Infinity: try every class, the exact search within the beam).
    */
   tokenPrune?: number;
+  /** Shallow fusion with a character LM (charlm.ts): prefixes rank by log p_ctc + weight·log p_lm + bonus·tokens. */
+  lm?: LmFusion;
+}
+
+export interface LmFusion {
+  model: CharNgramLm;
+  /** Weight of the LM's log-probability (e.g. 0.5). */
+  weight: number;
+  /** Score added per emitted token, against the LM's preference for short outputs (e.g. 1). */
+  bonus: number;
 }
 
 export interface Hypothesis {
   tokens: number[];
   /** log p(tokens | x) summed over the alignments that survived the beam (exact when nothing was pruned). */
   logProb: number;
+  /** With an LM: logProb + weight·ln p_lm(tokens, end) + bonus·tokens, what the hypotheses are ranked by. */
+  score: number;
 }
 
 interface Beam {
@@ -108,6 +122,8 @@ interface Beam {
   /** log-probability of the prefix over alignments ending in a blank / in its last label. */
   pb: number;
   pnb: number;
+  /** weight·ln p_lm(tokens) + bonus·tokens (0 without an LM): a function of the tokens alone. */
+  lm: number;
 }
 
 /**
@@ -122,7 +138,12 @@ export function prefixBeamSearch(logProbs: ArrayLike<number>, T: number, C: numb
   const blank = opts.blank ?? BLANK;
   const prune = opts.tokenPrune ?? Number.POSITIVE_INFINITY;
   if (!(prune > 0)) throw new RangeError(`ctc beam search: tokenPrune ${prune} must be > 0`);
-  let beams: Beam[] = [{ tokens: [], pb: 0, pnb: NEG_INF }];
+  const lm = opts.lm;
+  if (lm && !(Number.isFinite(lm.weight) && lm.weight >= 0 && Number.isFinite(lm.bonus))) {
+    throw new RangeError(`ctc beam search: LM weight ${lm.weight} must be ≥ 0 and bonus ${lm.bonus} finite`);
+  }
+  const rank = (b: Beam): number => lse(b.pb, b.pnb) + b.lm;
+  let beams: Beam[] = [{ tokens: [], pb: 0, pnb: NEG_INF, lm: 0 }];
   for (let t = 0; t < T; t++) {
     const row = t * C;
     let top = NEG_INF;
@@ -130,34 +151,38 @@ export function prefixBeamSearch(logProbs: ArrayLike<number>, T: number, C: numb
     const classes: number[] = [];
     for (let c = 0; c < C; c++) if (c !== blank && logProbs[row + c] >= top - prune) classes.push(c);
     const next = new Map<string, Beam>();
-    const at = (tokens: number[]): Beam => {
+    const at = (tokens: number[], from: Beam): Beam => {
       const key = tokens.join(',');
       let b = next.get(key);
-      if (!b) next.set(key, (b = { tokens, pb: NEG_INF, pnb: NEG_INF }));
+      if (!b) {
+        const added = tokens.length > from.tokens.length && lm ? lm.weight * lm.model.logProb(from.tokens, tokens[tokens.length - 1]!) + lm.bonus : 0;
+        next.set(key, (b = { tokens, pb: NEG_INF, pnb: NEG_INF, lm: from.lm + added }));
+      }
       return b;
     };
     const pBlank = logProbs[row + blank];
     for (const beam of beams) {
       const total = lse(beam.pb, beam.pnb);
-      const same = at(beam.tokens);
+      const same = at(beam.tokens, beam);
       same.pb = lse(same.pb, total + pBlank);
       const last = beam.tokens.length > 0 ? beam.tokens[beam.tokens.length - 1] : -1;
       for (const c of classes) {
         const p = logProbs[row + c];
         if (c === last) {
           same.pnb = lse(same.pnb, beam.pnb + p); // "a a" with no blank between: still "a"
-          const ext = at([...beam.tokens, c]);
+          const ext = at([...beam.tokens, c], beam);
           ext.pnb = lse(ext.pnb, beam.pb + p); // "a _ a": "aa"
         } else {
-          const ext = at([...beam.tokens, c]);
+          const ext = at([...beam.tokens, c], beam);
           ext.pnb = lse(ext.pnb, total + p);
         }
       }
     }
     // Impossible prefixes ("a a" right after "a" with no blank yet) would only take beam slots.
-    beams = [...next.values()].filter((b) => lse(b.pb, b.pnb) > NEG_INF).sort((a, b) => lse(b.pb, b.pnb) - lse(a.pb, a.pnb)).slice(0, width);
+    beams = [...next.values()].filter((b) => lse(b.pb, b.pnb) > NEG_INF).sort((a, b) => rank(b) - rank(a)).slice(0, width);
   }
-  return beams.map((b) => ({ tokens: b.tokens, logProb: lse(b.pb, b.pnb) }));
+  const end = (b: Beam): number => (lm ? lm.weight * lm.model.logProbEnd(b.tokens) : 0);
+  return beams.map((b) => ({ tokens: b.tokens, logProb: lse(b.pb, b.pnb), score: rank(b) + end(b) })).sort((a, b) => b.score - a.score);
 }
 
 export interface BatchDecodeOptions {
@@ -166,6 +191,8 @@ export interface BatchDecodeOptions {
   beamWidth?: number;
   tokenPrune?: number;
   blank?: number;
+  /** For 'beam': shallow fusion with a character LM. */
+  lm?: LmFusion;
 }
 
 /**
@@ -189,7 +216,7 @@ export function decodeBatch(
       out.push(greedyDecode(rows, n, C, o.blank));
     } else {
       const hyps = prefixBeamSearch(logSoftmaxRows(rows, n, C), n, C, {
-        beamWidth: o.beamWidth ?? 8, blank: o.blank, tokenPrune: o.tokenPrune,
+        beamWidth: o.beamWidth ?? 8, blank: o.blank, tokenPrune: o.tokenPrune, lm: o.lm,
       });
       out.push(hyps[0]?.tokens ?? []);
     }

@@ -1,6 +1,7 @@
 // Speech recognition (LibriSpeech layout): the σReparam CTC acoustic model over log-mel frames, batched by audio
 // length (budget.ts), CTC loss summed over utterances, and evaluation by greedy and prefix-beam decoding scored as
-// word and character edit sums per evaluation subset (wer_<subset>, cer_<subset>, wer_beam_<subset>, pooled wer).
+// word and character edit sums per evaluation subset (wer_<subset>, cer_<subset>, wer_beam_<subset>, pooled wer), and
+// with data.librispeech.lm a prefix beam search fused with a character LM of the training transcripts (wer_lm_<subset>).
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
@@ -10,7 +11,10 @@ import { specAugmentSeed, type SpecAugmentOptions } from '../data/audio/specaugm
 import { planAllBatches } from '../data/budget.js';
 import { buildLibriIndex, DEFAULT_CACHE_DIR, type Utterance } from '../data/librispeech/index.js';
 import { AudioPool, InlineAudioLoader, type AudioLoader } from '../data/librispeech/audio_pool.js';
-import { decodeBatch, LETTER_TOKENS, textToTokens, tokensToText } from '../decode/ctc.js';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { CharNgramCounter, type CharNgramLm } from '../decode/charlm.js';
+import { decodeBatch, LETTER_TOKENS, textToTokens, tokensToText, type LmFusion } from '../decode/ctc.js';
 import { buildModel } from '../models/index.js';
 import type { SpeechModel } from '../models/speech.js';
 import { ctcLoss, minimumFrames, type CtcTargets } from '../nn/ctc.js';
@@ -146,6 +150,42 @@ interface EvalSubset {
   frames: Int32Array;
 }
 
+/** The transcripts the LM counts: every training utterance's that maps to letter tokens (toItems skips the others). */
+export function lmTranscripts(utts: readonly Utterance[]): string[] {
+  return utts.map((u) => u.transcript).filter((t) => {
+    try {
+      textToTokens(t);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The character LM of data.librispeech.lm (null when lm.order is 0): counted from `transcripts` (the training
+ * subsets') and every line of the lm.texts files, streamed. A line that is not a transcript is an error naming its file
+ * and line.
+ */
+export async function speechLm(l: Readonly<Config['data']['librispeech']>, transcripts: Iterable<string>): Promise<LmFusion | null> {
+  if (l.lm.order === 0) return null;
+  const c = new CharNgramCounter(l.lm.order);
+  for (const t of transcripts) c.add(t);
+  for (const file of l.lm.texts.split(',').map((f) => f.trim()).filter((f) => f !== '')) {
+    let line = 0;
+    try {
+      for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+        line++;
+        if (text.trim() !== '') c.add(text.trim());
+      }
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ? `cannot read it (${(e as Error).message})` : `line ${line}: ${(e as Error).message}`;
+      throw new SigmaError('SGT_DATA_INVALID', `data.librispeech.lm.texts: ${file}: ${why}`);
+    }
+  }
+  return { model: c.build(), weight: l.lm.weight, bonus: l.lm.bonus };
+}
+
 class AsrData implements TaskData<AsrBatch> {
   readonly stepsPerEpoch: number;
   readonly evalSets: readonly EvalSet[];
@@ -162,6 +202,8 @@ class AsrData implements TaskData<AsrBatch> {
     private readonly budget: number,
     private readonly budgetWorkers: number,
     private readonly seed: number,
+    /** What else the description says (the LM). */
+    private readonly extra = '',
   ) {
     this.trainFrames = Int32Array.from(train, (it) => it.frames);
     // The batch count does not depend on the epoch: sizes are sorted before the greedy cut (ties only reorder).
@@ -175,7 +217,7 @@ class AsrData implements TaskData<AsrBatch> {
     const long = this.trainFrames.filter((f) => f > step).length;
     return `${this.train.length} training utterances (${h(this.train)} h), ${this.stepsPerEpoch} steps per epoch of ≤${this.budgetWorkers} × ${this.budget} frames; ` +
       (long > 0 ? `${long} utterances longer than a step's ${step} frames train alone, one step each (raise train.maxSeconds to batch them); ` : '') +
-      `eval ${this.evals.map((e) => `${e.name} ${e.items.length} (${h(e.items)} h)`).join(', ')}`;
+      `eval ${this.evals.map((e) => `${e.name} ${e.items.length} (${h(e.items)} h)`).join(', ')}${this.extra}`;
   }
 
   /** The epoch's global batches: the budget × budgetWorkers per step, so a step is the same for any number of workers. */
@@ -230,11 +272,14 @@ export class AsrTask implements Task<AsrBatch> {
     ...Object.keys(editStatsToRecord(werStats([], []), 'wer')),
     ...Object.keys(editStatsToRecord(cerStats([], []), 'cer')),
     ...Object.keys(editStatsToRecord(werStats([], []), 'werb')),
+    ...Object.keys(editStatsToRecord(werStats([], []), 'werl')),
   ];
   readonly evalMetrics: readonly EvalMetric[] = [{ name: 'loss', sum: 'loss', per: 'n' }];
   readonly evalChunk = 64;
   private readonly host = new WeakMap<tf.Tensor, CtcTargets>();
   private readonly features: FeatureOptions;
+  /** The fused character LM (data.librispeech.lm), made by open(); null without one. */
+  private lm: LmFusion | null = null;
 
   constructor(private readonly config: Readonly<Config>, model?: SpeechModel) {
     const l = config.data.librispeech;
@@ -263,10 +308,13 @@ export class AsrTask implements Task<AsrBatch> {
       const items = toItems(of(name), l.features.kind, out, skipped);
       return { name, items, frames: Int32Array.from(items, (it) => it.frames) };
     });
+    const lmTexts = lmTranscripts(l.train.flatMap(of));
+    this.lm = await speechLm(l, lmTexts);
+    const lmNote = this.lm ? `; character ${l.lm.order}-gram LM of the ${lmTexts.length} training transcripts${l.lm.texts ? ` and ${l.lm.texts}` : ''} for wer_lm_<subset> (weight ${l.lm.weight}, bonus ${l.lm.bonus})` : '';
     const s = l.specAugment;
     const spec = s.enabled ? { freqMasks: s.freqMasks, freqWidth: s.freqWidth, timeMasks: s.timeMasks, timeWidth: s.timeWidth, maxTimeFraction: s.maxTimeFraction, freqWarp: s.freqWarp } : null;
     const audio: AudioLoader = l.featureThreads > 0 ? new AudioPool({ threads: l.featureThreads }) : new InlineAudioLoader();
-    return new AsrData(train, evals, skipped, new UtteranceLoader(audio, this.features, spec, c.seed), audio, frameBudget(c.train), c.train.budgetWorkers, c.seed);
+    return new AsrData(train, evals, skipped, new UtteranceLoader(audio, this.features, spec, c.seed), audio, frameBudget(c.train), c.train.budgetWorkers, c.seed, lmNote);
   }
 
   split(b: AsrBatch, maxSamples: number): AsrBatch[] {
@@ -341,6 +389,10 @@ export class AsrTask implements Task<AsrBatch> {
       add(editStatsToRecord(werStats(chunk.refs, greedy), 'wer'));
       add(editStatsToRecord(cerStats(chunk.refs, greedy), 'cer'));
       add(editStatsToRecord(werStats(chunk.refs, beam), 'werb'));
+      if (this.lm) {
+        const fused = decodeBatch(scores, [n, Tp, C], lengths, { method: 'beam', beamWidth: this.config.data.librispeech.beamWidth, lm: this.lm }).map(tokensToText);
+        add(editStatsToRecord(werStats(chunk.refs, fused), 'werl'));
+      }
       sums.n! += n;
       sums.loss! += v[v.length - 1]!;
       sums.frames! += chunk.units;
@@ -348,12 +400,13 @@ export class AsrTask implements Task<AsrBatch> {
     return sums;
   }
 
-  /** wer_<set> (greedy), cer_<set>, wer_beam_<set>, loss_<set> (CTC per utterance). */
+  /** wer_<set> (greedy), cer_<set>, wer_beam_<set>, wer_lm_<set> (beam with the LM, when there is one), loss_<set> (CTC per utterance). */
   metricsOf(s: Readonly<Record<string, number>>, set: string): Record<string, number> {
     return {
       [`wer_${set}`]: errorRate({ errors: s.wer_errors!, refLength: s.wer_ref_length! }),
       [`cer_${set}`]: errorRate({ errors: s.cer_errors!, refLength: s.cer_ref_length! }),
       [`wer_beam_${set}`]: errorRate({ errors: s.werb_errors!, refLength: s.werb_ref_length! }),
+      ...(this.config.data.librispeech.lm.order > 0 ? { [`wer_lm_${set}`]: errorRate({ errors: s.werl_errors!, refLength: s.werl_ref_length! }) } : {}),
       [`loss_${set}`]: s.loss! / s.n!,
     };
   }

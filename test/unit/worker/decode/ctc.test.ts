@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import {
   LETTER_TOKENS, decodeBatch, greedyDecode, logSoftmaxRows, prefixBeamSearch, textToTokens, tokensToText,
 } from '../../../../worker/decode/ctc.js';
+import { CharNgramLm } from '../../../../worker/decode/charlm.js';
 import { Rng } from '../../../../worker/rng.js';
 
 const logOf = (probs: number[][]): Float64Array => Float64Array.from(probs.flat(), Math.log);
@@ -110,6 +111,46 @@ describe('prefix beam search', () => {
     assert.throws(() => prefixBeamSearch(lp, 30, 6, { beamWidth: 0 }), /beamWidth 0/);
     assert.throws(() => prefixBeamSearch(lp, 30, 6, { beamWidth: 2, tokenPrune: 0 }), /tokenPrune 0/);
     assert.throws(() => prefixBeamSearch(lp, 31, 6, { beamWidth: 2 }), /cannot hold \[T=31, C=6\]/);
+  });
+});
+
+describe('prefix beam search with a character LM (shallow fusion)', () => {
+  // Classes 0 blank, 1 word boundary, 2 apostrophe, 3 "a": the first four letter tokens.
+  const lm = CharNgramLm.fromTexts(['a a', 'aa', "a'a", 'a'], 3);
+  const fused = (key: string, p: number, weight: number, bonus: number): number => {
+    const toks = key === '' ? [] : key.split(',').map(Number);
+    let s = Math.log(p) + bonus * toks.length + weight * lm.logProbEnd(toks);
+    toks.forEach((x, i) => (s += weight * lm.logProb(toks.slice(0, i), x)));
+    return s;
+  };
+
+  test('a wide beam finds the labelling of highest log p_ctc + weight·log p_lm + bonus·tokens (brute force)', () => {
+    const rng = new Rng(17);
+    for (let trial = 0; trial < 40; trial++) {
+      const T = 1 + (trial % 5);
+      const probs = randomPosteriors(rng, T, 4);
+      const [weight, bonus] = [0.3 + rng.next(), rng.next() * 2 - 0.5];
+      const scored = [...bruteForce(probs).entries()].map(([k, p]) => [k, fused(k, p, weight, bonus)] as const).sort((a, b) => b[1] - a[1]);
+      const hyps = prefixBeamSearch(logOf(probs), T, 4, { beamWidth: 10_000, lm: { model: lm, weight, bonus } });
+      assert.equal(hyps[0]!.tokens.join(','), scored[0]![0], `trial ${trial}: T=${T}`);
+      for (const h of hyps.slice(0, 5)) {
+        const want = scored.find(([k]) => k === h.tokens.join(','))![1];
+        assert.ok(Math.abs(h.score - want) <= 1e-9 * (1 + Math.abs(want)), `trial ${trial} [${h.tokens}]: ${h.score} vs ${want}`);
+      }
+    }
+  });
+
+  test('the LM turns a narrowly misheard letter into the spelling it was counted on; weight 0 keeps the acoustics', () => {
+    // Frames: g, o, then "a" 0.45 against "t" 0.55 → the acoustics alone read "got"; an LM of "goa" reads "goa".
+    const C = LETTER_TOKENS.length;
+    const frames = [{ g: 0.9 }, { o: 0.9 }, { a: 0.45, t: 0.55 }] as Record<string, number>[];
+    const probs = frames.map((f) => Array.from({ length: C }, (_, c) => f[LETTER_TOKENS[c]!] ?? 1e-4));
+    const lp = logSoftmaxRows(Float64Array.from(probs.flat(), Math.log), 3, C);
+    const goa = CharNgramLm.fromTexts(['goa', 'goa goa'], 4);
+    assert.equal(tokensToText(prefixBeamSearch(lp, 3, C, { beamWidth: 8 })[0]!.tokens), 'got');
+    assert.equal(tokensToText(prefixBeamSearch(lp, 3, C, { beamWidth: 8, lm: { model: goa, weight: 0, bonus: 0 } })[0]!.tokens), 'got');
+    assert.equal(tokensToText(prefixBeamSearch(lp, 3, C, { beamWidth: 8, lm: { model: goa, weight: 0.5, bonus: 0 } })[0]!.tokens), 'goa');
+    assert.throws(() => prefixBeamSearch(lp, 3, C, { beamWidth: 8, lm: { model: goa, weight: -1, bonus: 0 } }), /LM weight -1/);
   });
 });
 

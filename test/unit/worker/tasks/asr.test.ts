@@ -202,3 +202,31 @@ test('evaluation sums: greedy and beam transcripts scored by hand (WER, CER), me
   const pooled = task.pooledMetricsOf(Object.fromEntries(Object.keys(sums).map((k) => [k, sums[k]! * 2])));
   assertClose([pooled.wer!], [1 / 3], 1e-12, 'pooled WER');
 });
+
+test('character LM (data.librispeech.lm): counted from transcripts and lm.texts; a bad line or file is an error naming it; wer_lm_<set>', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { speechLm } = await import('../../../../worker/tasks/asr.js');
+  const l = config.data.librispeech;
+  assert.equal(await speechLm(l, ['go']), null, 'order 0: no LM');
+  const dir = mkdtempSync(join(tmpdir(), 'sgt-asr-lm-'));
+  const good = join(dir, 'lm.txt');
+  writeFileSync(good, "SEVEN LEFT\r\n\nseven left\nDON'T\n");
+  const withTexts = (texts: string) => ({ ...l, lm: { order: 4, weight: 0.5, bonus: 1, texts } });
+  const score = (m: import('../../../../worker/decode/charlm.js').CharNgramLm, t: string) => {
+    const toks = textToTokens(t);
+    return toks.reduce((s, x, i) => s + m.logProb(toks.slice(0, i), x), m.logProbEnd(toks));
+  };
+  const plain = (await speechLm(withTexts(''), ['go up']))!;
+  const more = (await speechLm(withTexts(` ${good} `), ['go up']))!;
+  assert.deepEqual([more.weight, more.bonus], [0.5, 1]);
+  assert.ok(score(more.model, 'seven left') > score(plain.model, 'seven left') + 5, 'the text file counts');
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(bad, 'fine line\nline 2 has a digit\n');
+  await assert.rejects(speechLm(withTexts(bad), ['go']), (e: Error) => e.message.includes(`${bad}: line 2`) && e.message.includes('"2"'));
+  await assert.rejects(speechLm(withTexts(join(dir, 'missing.txt')), ['go']), /missing\.txt: cannot read/);
+  const lmConfig = loadConfig({ env: {}, overrides: { ...config, data: { ...config.data, librispeech: { ...l, lm: { ...l.lm, order: 3 } } } } });
+  const task = new AsrTask(lmConfig);
+  assert.deepEqual(Object.keys(task.metricsOf(Object.fromEntries(task.evalSums.map((k) => [k, 1])), 'b')), ['wer_b', 'cer_b', 'wer_beam_b', 'wer_lm_b', 'loss_b']);
+});
