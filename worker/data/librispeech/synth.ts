@@ -66,6 +66,8 @@ export interface SynthOptions {
   concurrency?: number;
   /** Words per phrase, inclusive range (default [1, 4]). */
   words?: [number, number];
+  /** The words phrases are drawn from (default SYNTH_VOCABULARY): letters and apostrophes, upper case. */
+  vocabulary?: readonly string[];
 }
 
 export interface SynthReport {
@@ -113,6 +115,9 @@ export async function synthesizeCorpus(o: SynthOptions): Promise<SynthReport> {
   const t0 = performance.now();
   const seed = o.seed ?? 0;
   const [wMin, wMax] = o.words ?? [1, 4];
+  const vocabulary = o.vocabulary ?? SYNTH_VOCABULARY;
+  const bad = vocabulary.find((w) => !/^[A-Z']+$/.test(w));
+  if (vocabulary.length === 0 || bad !== undefined) throw new SigmaError('SGT_DATA_INVALID', `synthesizeCorpus: vocabulary word ${JSON.stringify(bad)} is not upper-case letters and apostrophes`);
   const dir = path.join(path.resolve(o.out), 'LibriSpeech');
   const jobs: Job[] = [];
   let speakerId = 100;
@@ -132,7 +137,7 @@ export async function synthesizeCorpus(o: SynthOptions): Promise<SynthReport> {
         for (let u = 0; u < sub.utterancesPerChapter; u++) {
           const id = `${spk}-${ch}-${String(u).padStart(4, '0')}`;
           const n = wMin + r.int(wMax - wMin + 1);
-          const text = Array.from({ length: n }, () => SYNTH_VOCABULARY[r.int(SYNTH_VOCABULARY.length)]!).join(' ');
+          const text = Array.from({ length: n }, () => vocabulary[r.int(vocabulary.length)]!).join(' ');
           lines.push(`${id} ${text}`);
           // Each utterance varies its speaker's speed (±20 words/min), pitch (±10) and word gap (0–30 ms).
           const speaker = { voice: base.voice, speed: base.speed + r.int(41) - 20, pitch: Math.max(0, Math.min(99, base.pitch + r.int(21) - 10)), gap: r.int(4) };

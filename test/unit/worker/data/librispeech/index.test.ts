@@ -121,6 +121,23 @@ describe('loadUtterance', () => {
   });
 });
 
+describe('synthesizer vocabulary', () => {
+  it('draws phrases from a given vocabulary and word range; a word that is not upper-case letters is an error naming it', async () => {
+    const out = path.join(tmp, 'vocab');
+    await synthesizeCorpus({ out, seed: 2, vocabulary: ['NORTH', "CAN'T"], words: [3, 3], subsets: [{ name: 'v', speakers: 1, chaptersPerSpeaker: 1, utterancesPerChapter: 2 }] });
+    const [spk] = await fs.readdir(path.join(out, 'LibriSpeech', 'v'));
+    const [ch] = await fs.readdir(path.join(out, 'LibriSpeech', 'v', spk!));
+    const lines = (await fs.readFile(path.join(out, 'LibriSpeech', 'v', spk!, ch!, `${spk}-${ch}.trans.txt`), 'utf8')).trim().split('\n');
+    assert.equal(lines.length, 2);
+    for (const l of lines) {
+      const words = l.split(' ').slice(1);
+      assert.equal(words.length, 3, l);
+      assert.ok(words.every((w) => w === 'NORTH' || w === "CAN'T"), l);
+    }
+    await assert.rejects(synthesizeCorpus({ out, vocabulary: ['north'] }), /vocabulary word "north"/);
+  });
+});
+
 describe('synthesizer voices', () => {
   it('held-out voices are unheard in training: each has an accent or a variant that no training voice has', () => {
     const split = (v: string) => [v.split('+')[0]!, v.split('+')[1] ?? ''] as const;
