@@ -26,6 +26,9 @@ interface Order {
   discount: number;
 }
 
+/** Distinct n-grams one model may hold: below V8's 2^24 entries per Map or Set, which would otherwise fail mid-count. */
+const MAX_GRAMS = 16_000_000;
+
 const key = (ids: readonly number[], from: number, to: number): string => String.fromCharCode(...ids.slice(from, to).map((i) => 65 + i));
 
 /** Counts transcripts one at a time (a text file of any size streams through `add`), then `build` makes the model. */
@@ -35,7 +38,8 @@ export class CharNgramCounter {
   private readonly below = new Set<string>();
   private texts = 0;
 
-  constructor(readonly order: number) {
+  /** `maxGrams`: distinct n-grams allowed before `add` throws (default just below V8's Map limit). */
+  constructor(readonly order: number, private readonly maxGrams = MAX_GRAMS) {
     if (!Number.isInteger(order) || order < 1 || order > 20) throw new RangeError(`character LM order ${order} must be an integer in [1, 20]`);
   }
 
@@ -49,6 +53,10 @@ export class CharNgramCounter {
       for (let k = 1; k < n; k++) this.below.add(key(seq, i - k, i + 1));
     }
     this.texts++;
+    if (this.below.size > this.maxGrams || this.top.size > this.maxGrams) {
+      throw new RangeError(`character LM: more than ${this.maxGrams} distinct n-grams of order ≤ ${n} after ${this.texts} transcripts ` +
+        '(a JavaScript Map holds at most 2^24 entries): lower the order (data.librispeech.lm.order) or count less text');
+    }
   }
 
   /** Transcripts counted so far. */

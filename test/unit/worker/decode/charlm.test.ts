@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { CharNgramLm, LM_END } from '../../../../worker/decode/charlm.js';
+import { CharNgramCounter, CharNgramLm, LM_END } from '../../../../worker/decode/charlm.js';
 import { textToTokens } from '../../../../worker/decode/ctc.js';
 import { Rng } from '../../../../worker/rng.js';
 
@@ -58,6 +58,9 @@ describe('character n-gram LM (interpolated Kneser–Ney)', () => {
     assert.throws(() => CharNgramLm.fromTexts(['a'], 0), /order 0 must be an integer in \[1, 20\]/);
     assert.throws(() => CharNgramLm.fromTexts([], 3), /no text/);
     assert.throws(() => CharNgramLm.fromTexts(['a1'], 3), /"1".*position 1 of "a1"/);
+    const small = new CharNgramCounter(3, 40);
+    small.add('go left');
+    assert.throws(() => small.add('seven right now'), /more than 40 distinct n-grams of order ≤ 3 after 2 transcripts.*lower the order/);
     const lm = CharNgramLm.fromTexts(['a'], 2);
     assert.throws(() => lm.logProb([], 0), /symbol 0 is outside \[1, 29\]/);
     assert.throws(() => lm.logProb([], 30), /symbol 30/);
