@@ -1,5 +1,6 @@
-// `sigmatrain transcribe --run-dir D [--beam N] file.flac …`: transcripts of 16 kHz mono FLAC files by the latest
-// checkpoint of an asr run, one line per file in argument order (greedy CTC, or prefix beam search with --beam).
+// `sigmatrain transcribe --run-dir D [--beam N [--lm]] file.flac …`: transcripts of 16 kHz mono FLAC files by the
+// latest checkpoint of an asr run, one line per file in argument order (greedy CTC, or prefix beam search with --beam,
+// fused with the run's character LM with --lm).
 import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../../shared/config/index.js';
