@@ -1,5 +1,6 @@
 // CTC decoding on the host: greedy (best path: argmax per frame, collapse repeats, drop blanks) and lexicon-free
-// prefix beam search (Hannun et al. 2014), optionally fused with a character LM (charlm.ts), plus the letter vocabulary of the speech task.
+// prefix beam search (Hannun et al. 2014), optionally fused with a character LM (charlm.ts), plus the letter vocabulary
+// of the speech task.
 // Inputs are one utterance's scores [T, C] row-major (logits or log-probabilities) as read back from the device.
 
 import type { CharNgramLm } from './charlm.js';

@@ -2,6 +2,8 @@
 // length (budget.ts), CTC loss summed over utterances, and evaluation by greedy and prefix-beam decoding scored as
 // word and character edit sums per evaluation subset (wer_<subset>, cer_<subset>, wer_beam_<subset>, pooled wer), and
 // with data.librispeech.lm a prefix beam search fused with a character LM of the training transcripts (wer_lm_<subset>).
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../../shared/config/index.js';
 import { SigmaError } from '../../shared/errors.js';
@@ -11,9 +13,7 @@ import { specAugmentSeed, type SpecAugmentOptions } from '../data/audio/specaugm
 import { planAllBatches } from '../data/budget.js';
 import { buildLibriIndex, DEFAULT_CACHE_DIR, type Utterance } from '../data/librispeech/index.js';
 import { AudioPool, InlineAudioLoader, type AudioLoader } from '../data/librispeech/audio_pool.js';
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { CharNgramCounter, type CharNgramLm } from '../decode/charlm.js';
+import { CharNgramCounter } from '../decode/charlm.js';
 import { decodeBatch, LETTER_TOKENS, textToTokens, tokensToText, type LmFusion } from '../decode/ctc.js';
 import { buildModel } from '../models/index.js';
 import type { SpeechModel } from '../models/speech.js';
