@@ -59,11 +59,6 @@ export class CharNgramCounter {
     }
   }
 
-  /** Transcripts counted so far. */
-  get count(): number {
-    return this.texts;
-  }
-
   build(): CharNgramLm {
     if (this.texts === 0) throw new RangeError('character LM: no text to count');
     const orders: Order[] = [];

@@ -70,8 +70,10 @@ function splitHeads(t: tf.Tensor, b: number, len: number, heads: number, dh: num
   return tf.transpose(t.reshape([b, len, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, h, T, dh]
 }
 
-/** Additive mask [B|1, 1, Tq, Tk] from the causal flag and the key mask: 0 allowed, −1e9 masked; undefined: none. */
-/** The additive masks, each shaped to broadcast over [B, h, Tq, Tk], in the order every path adds them: causal, keys. */
+/**
+ * The additive masks (0 allowed, −1e9 masked), each shaped to broadcast over [B, h, Tq, Tk], in the order every path
+ * adds them: causal [1, 1, Tq, Tk], then keys [B, 1, 1, Tk]; none: [].
+ */
 function additiveMasks(inp: AttentionInputs, B: number, Tq: number, Tk: number): tf.Tensor[] {
   const NEG = -1e9;
   const masks: tf.Tensor[] = [];

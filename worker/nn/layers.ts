@@ -6,6 +6,8 @@ import { declareAttention, applyAttention, type AttentionRef } from './attention
 import { SpecBuilder, filled, get, type TensorMap } from './params.js';
 import * as fused from '../kernels/fused/index.js';
 import { FUSED_KERNELS, fusedKernelsActive } from '../kernels/composite/index.js';
+import { geluForward } from '../kernels/composite/formulas.js';
+import { tapeOps } from '../kernels/composite/ops.js';
 
 export type NormMode = 'pre' | 'post' | 'none' | 'deepnorm';
 
@@ -39,14 +41,12 @@ export function applyLayerNorm(ref: NormRef, params: TensorMap, x: tf.Tensor): t
 /**
  * GELU, tanh approximation ½x(1 + tanh(c(x + a x³))), computed as x·σ(2c(x + a x³)) (the same function: the
  * backend's sigmoid is vectorised where tanh is not, 14× faster on wasm), x³ as x²·x. Twice differentiable with the
- * patched Sigmoid gradient. One fused kernel when on (kernels/composite/formulas.ts, the same ops in the same order).
+ * patched Sigmoid gradient. The formula is kernels/composite/formulas.ts's: as tfjs ops here, one fused kernel when on.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fused.fusedOpsEnabled()) return fused.gelu(x);
   if (fusedKernelsActive()) return first(tf.engine().runKernel(FUSED_KERNELS.gelu, { x }, {}) as tf.Tensor[]);
-  const c2 = 2 * Math.sqrt(2 / Math.PI);
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c2);
-  return tf.mul(x, tf.sigmoid(inner));
+  return geluForward(tapeOps, x)[0];
 }
 
 /** A fused kernel's first output; the others are intermediates its gradient keeps (its own references): freed here. */

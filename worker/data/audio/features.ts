@@ -54,6 +54,7 @@ function spectrum(n: number): PowerSpectrum {
 
 const FLT_EPSILON = 1.1920928955078125e-7; // numeric_limits<float>::epsilon(), Kaldi's floor before log
 const kaldiMel = (hz: number): number => 1127 * Math.log(1 + hz / 700);
+const kaldiMelToHz = (mel: number): number => 700 * (Math.exp(mel / 1127) - 1);
 
 export interface SparseBank {
   /** For bin b: weights of FFT bins first[b] .. first[b] + w[b].length − 1. */
@@ -276,7 +277,7 @@ export function normalizeUtterance(f: Features, eps = 1e-5): Features {
 
 /** Where the bins of these features sit in frequency (for a frequency warp): Kaldi's mel from 20 Hz, or torchaudio's from 0, to 8 kHz. */
 export function melAxisOf(o: FeatureOptions): MelAxis {
-  if (o.kind === 'kaldi-fbank') return { toMel: kaldiMel, toHz: (m) => 700 * (Math.exp(m / 1127) - 1), lowHz: 20, highHz: SAMPLE_RATE / 2 };
+  if (o.kind === 'kaldi-fbank') return { toMel: kaldiMel, toHz: kaldiMelToHz, lowHz: 20, highHz: SAMPLE_RATE / 2 };
   const [toMel, toHz] = (o.melScale ?? 'slaney') === 'slaney' ? [slaneyHzToMel, slaneyMelToHz] : [htkHzToMel, htkMelToHz];
   return { toMel, toHz, lowHz: 0, highHz: SAMPLE_RATE / 2 };
 }

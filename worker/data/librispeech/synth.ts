@@ -116,8 +116,9 @@ export async function synthesizeCorpus(o: SynthOptions): Promise<SynthReport> {
   const seed = o.seed ?? 0;
   const [wMin, wMax] = o.words ?? [1, 4];
   const vocabulary = o.vocabulary ?? SYNTH_VOCABULARY;
+  if (vocabulary.length === 0) throw new SigmaError('SGT_DATA_INVALID', 'synthesizeCorpus: the vocabulary is empty');
   const bad = vocabulary.find((w) => !/^[A-Z']+$/.test(w));
-  if (vocabulary.length === 0 || bad !== undefined) throw new SigmaError('SGT_DATA_INVALID', `synthesizeCorpus: vocabulary word ${JSON.stringify(bad)} is not upper-case letters and apostrophes`);
+  if (bad !== undefined) throw new SigmaError('SGT_DATA_INVALID', `synthesizeCorpus: vocabulary word ${JSON.stringify(bad)} is not upper-case letters and apostrophes`);
   const dir = path.join(path.resolve(o.out), 'LibriSpeech');
   const jobs: Job[] = [];
   let speakerId = 100;

@@ -135,6 +135,7 @@ describe('synthesizer vocabulary', () => {
       assert.ok(words.every((w) => w === 'NORTH' || w === "CAN'T"), l);
     }
     await assert.rejects(synthesizeCorpus({ out, vocabulary: ['north'] }), /vocabulary word "north"/);
+    await assert.rejects(synthesizeCorpus({ out, vocabulary: [] }), /vocabulary is empty/);
   });
 });
 
